@@ -1,0 +1,36 @@
+# The README's commands. Every target creates .venv and installs what it needs on a fresh machine.
+# torch is pinned to the CPU wheel this environment caches; users of the package bring any torch 2.x.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH_PIN ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint demo bench-guard clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_PIN)"
+	$(PY) -m pip install -q -e ".[dev,lab]" "$(TORCH_PIN)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run the tests (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+## the main job
+demo: $(STAMP)
+	$(PY) -m losskit demo
+
+## guard-layer overhead figure quoted in the README
+bench-guard: $(STAMP)
+	$(PY) -m losskit bench-guard
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

@@ -1,0 +1,58 @@
+"""losskit: the loss-function layer for PyTorch.
+
+Every torch.nn loss under its torch name with the same numbers, a guard layer that catches the classic
+mistakes on the first call, and the loss families people otherwise pull from five other libraries.
+
+    >>> import torch, losskit as lk
+    >>> loss = lk.CrossEntropyLoss()(torch.tensor([[2.0, 0.5, -1.0]]), torch.tensor([0]))
+    >>> print(round(float(loss), 4))
+    0.2413
+"""
+
+from __future__ import annotations
+
+from . import functional
+from ._validation import (
+    LossDeviceError,
+    LosskitError,
+    LosskitWarning,
+    LossOptionError,
+    LossShapeError,
+    LossTypeError,
+    LossValueError,
+    NonFiniteError,
+    SuspiciousInputWarning,
+    get_guard,
+    guard,
+    reset_guard,
+    set_guard,
+)
+from .catalog import LossInfo, list_losses
+from .modules import *
+from .modules import __all__ as _module_names
+from .modules._base import Loss
+
+__version__ = "0.1.0"
+
+__all__ = sorted(
+    [
+        "Loss",
+        "LossDeviceError",
+        "LossInfo",
+        "LossOptionError",
+        "LossShapeError",
+        "LossTypeError",
+        "LossValueError",
+        "LosskitError",
+        "LosskitWarning",
+        "NonFiniteError",
+        "SuspiciousInputWarning",
+        "functional",
+        "get_guard",
+        "guard",
+        "list_losses",
+        "reset_guard",
+        "set_guard",
+        *_module_names,
+    ]
+)

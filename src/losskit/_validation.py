@@ -1,0 +1,530 @@
+"""The guard layer: losskit's one validation module.
+
+Every loss calls into this module before it computes. It holds three things:
+
+* **the error and warning classes.** Every exception is a :class:`ValueError` or :class:`TypeError`
+  subclass (so ``except ValueError`` keeps working) and derives from :class:`LosskitError`; every
+  warning derives from :class:`LosskitWarning` (so it can be silenced or turned into an error with
+  the :mod:`warnings` filters);
+* **the check vocabulary**: small functions such as :func:`check_same_shape` or
+  :func:`check_class_target` that build messages of one form,
+  ``"<loss>: <argument> <what was expected>, but got <what was received>; <the fix>"``;
+* **the policy**, :func:`set_guard`. Checks that only read metadata (shape, dtype, device, options)
+  cost microseconds and run on every call. Checks that read tensor *values* (NaN, ranges, probabilities
+  that sum to 1) cost a pass over memory and, on an accelerator, a device sync, so by default they
+  run only on the first call of each loss for each kind of input (same loss, dtypes, number of
+  dimensions and device) and never while :func:`torch.compile` traces.
+
+The modes of :func:`set_guard`:
+
+======== ===================================================================================
+mode     what runs
+======== ===================================================================================
+"first"  metadata checks on every call, value checks on the first call per input kind (default)
+"always" metadata and value checks on every call (catches a NaN that appears mid-training)
+"strict" as "always", and every losskit warning is raised as an error instead
+"off"    nothing: the loss goes straight to its computation
+======== ===================================================================================
+
+The initial mode is read from the environment variable ``LOSSKIT_GUARD`` (default ``"first"``).
+
+Example:
+    >>> import losskit as lk
+    >>> with lk.guard("off"):
+    ...     lk.get_guard()
+    'off'
+    >>> lk.get_guard()
+    'first'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "GuardMode",
+    "LossDeviceError",
+    "LossOptionError",
+    "LossShapeError",
+    "LossTypeError",
+    "LossValueError",
+    "LosskitError",
+    "LosskitWarning",
+    "NonFiniteError",
+    "SuspiciousInputWarning",
+    "get_guard",
+    "guard",
+    "reset_guard",
+    "set_guard",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# errors and warnings
+# --------------------------------------------------------------------------------------------
+class LosskitError(Exception):
+    """Base class of every error losskit raises about its inputs."""
+
+
+class LossValueError(LosskitError, ValueError):
+    """An input has a value, range or content the loss cannot use."""
+
+
+class LossShapeError(LossValueError):
+    """Shapes that do not fit together (including shapes that would broadcast silently)."""
+
+
+class LossOptionError(LossValueError):
+    """An option (``reduction``, ``label_smoothing``, a margin ...) is out of its domain."""
+
+
+class LossDeviceError(LossValueError):
+    """Tensors of one call live on different devices."""
+
+
+class NonFiniteError(LossValueError):
+    """An input or target holds NaN or infinite values."""
+
+
+class LossTypeError(LosskitError, TypeError):
+    """A tensor has a dtype (or an argument a type) the loss cannot use."""
+
+
+class LosskitWarning(UserWarning):
+    """Base class of every losskit warning."""
+
+
+class SuspiciousInputWarning(LosskitWarning):
+    """An input that is legal but most likely a mistake (probabilities where logits belong ...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# policy
+# --------------------------------------------------------------------------------------------
+GuardMode = str
+_MODES = ("off", "first", "always", "strict")
+
+
+class _GuardState(threading.local):
+    def __init__(self) -> None:
+        env = os.environ.get("LOSSKIT_GUARD", "first").strip().lower() or "first"
+        self.mode: str = env if env in _MODES else "first"
+        self.seen: set[tuple] = set()
+
+
+_state = _GuardState()
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in _MODES:
+        raise LossOptionError(
+            f"set_guard: mode must be one of {', '.join(map(repr, _MODES))}, but got {mode!r}"
+            f"{_did_you_mean(str(mode), _MODES) or '; the default is ' + repr('first')}"
+        )
+    return mode
+
+
+def set_guard(mode: GuardMode) -> None:
+    """Set the guard policy for this thread: ``"off"``, ``"first"`` (default), ``"always"`` or ``"strict"``.
+
+    Changing the mode forgets which input kinds were already checked, so the next call of every loss
+    runs its value checks again.
+    """
+    _state.mode = _check_mode(mode)
+    _state.seen.clear()
+
+
+def get_guard() -> GuardMode:
+    """The guard policy in force in this thread."""
+    return _state.mode
+
+
+def reset_guard() -> None:
+    """Forget which input kinds were checked: the next call of every loss runs its value checks."""
+    _state.seen.clear()
+
+
+@contextlib.contextmanager
+def guard(mode: GuardMode) -> Iterator[None]:
+    """Context manager that sets the guard policy inside a ``with`` block and restores it after."""
+    old_mode, old_seen = _state.mode, set(_state.seen)
+    set_guard(mode)
+    try:
+        yield
+    finally:
+        _state.mode, _state.seen = old_mode, old_seen
+
+
+def enabled() -> bool:
+    """Whether metadata checks run (every mode but ``"off"``)."""
+    return _state.mode != "off"
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
+
+
+def values_due(name: str, *tensors: Tensor | None) -> bool:
+    """Whether the value checks of loss ``name`` run for this call (see the module docstring)."""
+    mode = _state.mode
+    if mode == "off" or _compiling():
+        return False
+    if mode != "first":
+        return True
+    key = (name, *((t.dtype, t.dim(), t.device.type) for t in tensors if t is not None))
+    if key in _state.seen:
+        return False
+    _state.seen.add(key)
+    return True
+
+
+def warn(message: str, category: type[Warning] = SuspiciousInputWarning) -> None:
+    """Emit a losskit warning, or raise it as :class:`LossValueError` in ``"strict"`` mode."""
+    if _state.mode == "strict":
+        raise LossValueError(f"{message} (raised because the guard mode is 'strict')")
+    warnings.warn(message, category, stacklevel=4)
+
+
+# --------------------------------------------------------------------------------------------
+# message helpers
+# --------------------------------------------------------------------------------------------
+def shape_str(t: Tensor | Sequence[int]) -> str:
+    """``(32, 10)`` for a tensor or a shape; ``()`` for a scalar."""
+    dims = tuple(t.shape) if isinstance(t, Tensor) else tuple(t)
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _did_you_mean(value: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# option checks (no tensor values read)
+# --------------------------------------------------------------------------------------------
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(name: str, reduction: str, allowed: Sequence[str] = REDUCTIONS) -> str:
+    """``reduction`` is one of ``allowed``."""
+    if not isinstance(reduction, str) or reduction not in allowed:
+        default = "mean" if "mean" in allowed else allowed[0]
+        hint = _did_you_mean(str(reduction), allowed) or f"; pass reduction={default!r}"
+        raise LossOptionError(
+            f"{name}: reduction must be one of {', '.join(map(repr, allowed))}, but got {reduction!r}{hint}"
+        )
+    return reduction
+
+
+def check_unit_interval(name: str, arg: str, value: float) -> float:
+    """A float option that must lie in ``[0, 1]`` (``label_smoothing`` and the like)."""
+    if isinstance(value, Tensor) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise LossOptionError(
+            f"{name}: {arg} must be a float in [0, 1], but got {value!r}; "
+            f"pass e.g. {arg}=0.1 (0 turns it off)"
+        )
+    return float(value)
+
+
+def check_positive(name: str, arg: str, value: float, *, allow_zero: bool = False) -> float:
+    """A float option that must be > 0 (or >= 0)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise LossOptionError(
+            f"{name}: {arg} must be a number {bound}, but got {value!r}; pass a positive float such as {arg}=1.0"
+        )
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------------
+# metadata checks on tensors
+# --------------------------------------------------------------------------------------------
+def check_tensor(name: str, arg: str, t: object) -> Tensor:
+    """``t`` is a tensor."""
+    if not isinstance(t, Tensor):
+        raise LossTypeError(
+            f"{name}: {arg} must be a torch.Tensor, but got {type(t).__name__}; "
+            f"wrap it with torch.as_tensor({arg})"
+        )
+    return t
+
+
+def check_floating(name: str, arg: str, t: Tensor, *, role: str = "predictions") -> None:
+    """``t`` has a floating dtype (predictions, soft targets, weights)."""
+    if not t.is_floating_point():
+        raise LossTypeError(
+            f"{name}: {arg} must be a floating-point tensor of {role}, but got dtype {t.dtype}; "
+            f"convert it with {arg}.float()"
+        )
+
+
+def check_same_shape(
+    name: str, a: Tensor, b: Tensor, arg_a: str = "input", arg_b: str = "target", *, fix: str | None = None
+) -> None:
+    """``a`` and ``b`` have the same shape: no silent broadcasting."""
+    if a.shape == b.shape:
+        return
+    if fix is None:
+        fix = _broadcast_fix(a, b, arg_a, arg_b)
+    raise LossShapeError(
+        f"{name}: {arg_b} must have the same shape as {arg_a} {shape_str(a)}, but got {shape_str(b)}"
+        f"{' (it would broadcast silently)' if _broadcasts(a.shape, b.shape) else ''}; {fix}"
+    )
+
+
+def _broadcasts(a: Sequence[int], b: Sequence[int]) -> bool:
+    try:
+        torch.broadcast_shapes(tuple(a), tuple(b))
+    except RuntimeError:
+        return False
+    return True
+
+
+def _broadcast_fix(a: Tensor, b: Tensor, arg_a: str, arg_b: str) -> str:
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if sa == (*sb, 1):
+        return f"use {arg_a}.squeeze(-1) (or {arg_b}.unsqueeze(-1))"
+    if sb == (*sa, 1):
+        return f"use {arg_b}.squeeze(-1) (or {arg_a}.unsqueeze(-1))"
+    if a.numel() == b.numel():
+        return f"use {arg_b}.view_as({arg_a}) if the elements correspond"
+    return f"pass {arg_a} and {arg_b} with one element per prediction"
+
+
+def check_same_device(name: str, **tensors: Tensor | None) -> None:
+    """All given tensors live on one device."""
+    items = [(k, t) for k, t in tensors.items() if isinstance(t, Tensor)]
+    if len(items) < 2:
+        return
+    first_name, first = items[0]
+    for arg, t in items[1:]:
+        if t.device != first.device:
+            raise LossDeviceError(
+                f"{name}: {arg} must be on the same device as {first_name} ({first.device}), "
+                f"but got {t.device}; move it with {arg}.to({first_name}.device)"
+            )
+
+
+def check_vector(name: str, arg: str, t: Tensor | None, length: int, *, what: str = "one entry per class") -> None:
+    """A 1-D floating tensor of ``length`` entries (class weights, ``pos_weight``)."""
+    if t is None:
+        return
+    check_tensor(name, arg, t)
+    check_floating(name, arg, t, role="weights")
+    if t.dim() != 1 or t.shape[0] != length:
+        raise LossShapeError(
+            f"{name}: {arg} must be a 1-D tensor of {length} elements ({what}), but got shape "
+            f"{shape_str(t)}; pass a tensor of shape ({length},)"
+        )
+
+
+def check_class_target(
+    name: str, input: Tensor, target: Tensor, *, class_dim: int = 1, allow_probabilities: bool = False
+) -> bool:
+    """A class-index target for ``input`` with classes along ``class_dim``.
+
+    Returns ``True`` when ``target`` is a tensor of class probabilities (only if ``allow_probabilities``),
+    ``False`` when it holds class indices. Catches ``(N, 1)`` targets, float indices and one-hot targets.
+    """
+    if input.dim() == 1 or input.dim() <= class_dim:
+        expected: tuple[int, ...] = ()
+        num_classes = input.shape[-1] if input.dim() else 0
+        class_axis = input.dim() - 1
+    else:
+        expected = (*input.shape[:class_dim], *input.shape[class_dim + 1 :])
+        num_classes = input.shape[class_dim]
+        class_axis = class_dim
+    tshape = tuple(target.shape)
+    if target.is_floating_point():
+        if tshape == tuple(input.shape) and allow_probabilities:
+            return True
+        if tshape == expected:
+            raise LossTypeError(
+                f"{name}: target of class indices must have an integer dtype, but got {target.dtype}; "
+                f"use target.long()"
+                + (" (or pass class probabilities of shape " + shape_str(input) + ")" if allow_probabilities else "")
+            )
+    elif target.dtype == torch.bool:
+        raise LossTypeError(
+            f"{name}: target must hold class indices of an integer dtype, but got dtype torch.bool; "
+            "use target.long()"
+        )
+    if tshape == expected:
+        return False
+    if tshape == (*expected, 1):
+        raise LossShapeError(
+            f"{name}: target has shape {shape_str(target)} but input {shape_str(input)} needs target "
+            f"{shape_str(expected)} of class indices; use target.squeeze(-1)"
+        )
+    if tshape == tuple(input.shape) and not target.is_floating_point():
+        fix = f"use target.argmax({class_axis}) for class indices"
+        if allow_probabilities:
+            fix += " or target.float() for class probabilities"
+        raise LossShapeError(
+            f"{name}: target of shape {shape_str(target)} and dtype {target.dtype} looks one-hot, but input "
+            f"{shape_str(input)} needs target {shape_str(expected)} of class indices; {fix}"
+        )
+    want = f"{shape_str(expected)} of class indices"
+    if allow_probabilities:
+        want += f" or {shape_str(input)} of class probabilities"
+    raise LossShapeError(
+        f"{name}: target must have shape {want} for input {shape_str(input)} with {num_classes} classes "
+        f"along dim {class_axis}, but got {shape_str(target)}; pass one class index per prediction"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# value checks (read tensor values: run them only when values_due() says so)
+# --------------------------------------------------------------------------------------------
+def check_finite(name: str, arg: str, t: Tensor | None, *, allow_neg_inf: bool = False) -> None:
+    """No NaN (and no infinity, except ``-inf`` where log-probabilities of 0 are legal)."""
+    if t is None or not t.is_floating_point() or t.numel() == 0:
+        return
+    bad = torch.isnan(t) if allow_neg_inf else ~torch.isfinite(t)
+    if allow_neg_inf:
+        bad = bad | (t == float("inf"))
+    count = int(bad.sum())
+    if count:
+        nan = int(torch.isnan(t).sum())
+        kinds = f"{nan} NaN" + (f" and {count - nan} infinite" if count - nan else "")
+        raise NonFiniteError(
+            f"{name}: {arg} must be finite, but got {kinds} value(s) out of {t.numel()}; "
+            f"find where they come from (torch.autograd.set_detect_anomaly(True) helps) or mask them out"
+        )
+
+
+def check_class_range(name: str, target: Tensor, num_classes: int, ignore_index: int | None) -> None:
+    """Class indices lie in ``[0, num_classes)`` or equal ``ignore_index``."""
+    if target.numel() == 0:
+        return
+    valid = target if ignore_index is None else target[target != ignore_index]
+    if valid.numel() == 0:
+        return
+    lo, hi = int(valid.min()), int(valid.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        ign = f" (ignore_index={ignore_index})" if ignore_index is not None else ""
+        fix = (
+            "labels look 1-based: use target - 1"
+            if lo >= 1 and hi == num_classes
+            else f"check the labels, or set ignore_index for the value to skip{ign}"
+        )
+        raise LossValueError(
+            f"{name}: target class indices must lie in [0, {num_classes}) or equal ignore_index{ign}, "
+            f"but got {bad} (target range [{lo}, {hi}]); {fix}"
+        )
+
+
+def check_unit_range(name: str, arg: str, t: Tensor, *, fix: str) -> None:
+    """Values of ``t`` lie in ``[0, 1]``."""
+    if t.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(t.detach()))
+    if lo < 0.0 or hi > 1.0:
+        raise LossValueError(f"{name}: {arg} must lie in [0, 1], but got values in [{lo:g}, {hi:g}]; {fix}")
+
+
+def check_nonnegative(name: str, arg: str, t: Tensor | None) -> None:
+    """Weights are >= 0."""
+    if t is None or t.numel() == 0:
+        return
+    lo = float(t.detach().min())
+    if lo < 0:
+        raise LossValueError(
+            f"{name}: {arg} must be non-negative, but got a minimum of {lo:g}; "
+            f"weights scale each term's importance: use {arg}.clamp_min(0) or fix how it is computed"
+        )
+
+
+def check_plus_minus_one(name: str, arg: str, t: Tensor, *, strict: bool = True) -> None:
+    """Targets of losses that need ``{-1, 1}``; catches ``{0, 1}`` labels."""
+    if t.numel() == 0:
+        return
+    ok = (t == 1) | (t == -1)
+    if bool(ok.all()):
+        return
+    values = torch.unique(t.detach())
+    shown = ", ".join(f"{float(v):g}" for v in values[:6]) + (", ..." if values.numel() > 6 else "")
+    if bool(((t == 0) | (t == 1)).all()):
+        raise LossValueError(
+            f"{name}: {arg} must hold -1 or 1, but got {{0, 1}} labels ({shown}); use {arg} * 2 - 1"
+        )
+    message = f"{name}: {arg} must hold -1 or 1, but got values {{{shown}}}; use torch.where({arg} > 0, 1, -1)"
+    if strict:
+        raise LossValueError(message)
+    warn(message)
+
+
+def warn_if_probabilities(name: str, input: Tensor, *, class_dim: int = 1) -> None:
+    """``input`` of a loss on logits looks like softmax output: every row in ``[0, 1]`` and summing to 1."""
+    if input.numel() == 0 or input.dim() == 0:
+        return
+    dim = class_dim if input.dim() > 1 else 0
+    if input.shape[dim] < 2:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(input.detach()))
+    if lo < 0.0 or hi > 1.0:
+        return
+    sums = input.detach().sum(dim)
+    tol = 1e-3 if input.dtype in (torch.float16, torch.bfloat16) else 1e-4
+    if bool(((sums - 1).abs() <= tol * input.shape[dim]).all()):
+        warn(
+            f"{name}: input must hold logits (unnormalised scores), but every row of input "
+            f"{shape_str(input)} lies in [0, 1] and sums to 1, so it looks like probabilities; the loss "
+            "applies log_softmax itself: pass the scores from before softmax()"
+        )
+
+
+def warn_if_logprob_positive(name: str, arg: str, t: Tensor, *, fix: str) -> None:
+    """A tensor of log-probabilities must be <= 0; positive values mean probabilities or logits."""
+    if t.numel() == 0:
+        return
+    hi = float(t.detach().max())
+    if hi > 0:
+        warn(f"{name}: {arg} must hold log-probabilities (<= 0), but got values up to {hi:g}; {fix}")
+
+
+# --------------------------------------------------------------------------------------------
+# composite checks shared by several families
+# --------------------------------------------------------------------------------------------
+def check_pointwise(
+    name: str,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    arg_input: str = "input",
+    arg_target: str = "target",
+) -> None:
+    """The checks of an elementwise loss on predictions: float input, same shapes and device, weight.
+
+    Value checks (finite input and target, non-negative weight) run when :func:`values_due` says so.
+    """
+    check_tensor(name, arg_input, input)
+    check_tensor(name, arg_target, target)
+    check_floating(name, arg_input, input)
+    check_same_shape(name, input, target, arg_input, arg_target)
+    check_same_device(name, **{arg_input: input, arg_target: target, "weight": weight})
+    if weight is not None:
+        check_tensor(name, "weight", weight)
+        check_floating(name, "weight", weight, role="weights")
+        check_same_shape(
+            name, input, weight, arg_input, "weight",
+            fix=f"pass one weight per element (weight.expand_as({arg_input}) for a shared one)",
+        )
+    if values_due(name, input, target, weight):
+        check_finite(name, arg_input, input)
+        check_finite(name, arg_target, target)
+        check_finite(name, "weight", weight)
+        check_nonnegative(name, "weight", weight)
