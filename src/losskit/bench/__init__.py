@@ -1,0 +1,1 @@
+"""The benchmark suite behind ``losskit bench`` (contract in benchmarks/README.md)."""

@@ -1,0 +1,1 @@
+"""The lab: ``losskit compare`` trains a model with each candidate loss and compares them."""
