@@ -174,13 +174,18 @@ def _compiling() -> bool:
 
 
 def values_due(name: str, *tensors: Tensor | None) -> bool:
-    """Whether the value checks of loss ``name`` run for this call (see the module docstring)."""
+    """Whether the value checks of loss ``name`` run for this call (see the module docstring).
+
+    In ``"first"`` mode a call's kind is the loss name, the first tensor's number of dimensions and device,
+    and every tensor's dtype; its value checks run once per kind.
+    """
     mode = _state.mode
     if mode == "off" or _compiling():
         return False
     if mode != "first":
         return True
-    key = (name, *((t.dtype, t.dim(), t.device.type) for t in tensors if t is not None))
+    first = tensors[0]
+    key = (name, first.ndim, first.device, *[t.dtype for t in tensors if t is not None])
     if key in _state.seen:
         return False
     _state.seen.add(key)
@@ -515,7 +520,8 @@ def check_pointwise(
     check_tensor(name, arg_target, target)
     check_floating(name, arg_input, input)
     check_same_shape(name, input, target, arg_input, arg_target)
-    check_same_device(name, **{arg_input: input, arg_target: target, "weight": weight})
+    if target.device != input.device or (weight is not None and weight.device != input.device):
+        check_same_device(name, **{arg_input: input, arg_target: target, "weight": weight})
     if weight is not None:
         check_tensor(name, "weight", weight)
         check_floating(name, "weight", weight, role="weights")

@@ -1,0 +1,146 @@
+"""Steady-state cost of the guard layer: ``losskit bench-guard``.
+
+For each case, forward+backward of the loss is timed with the guard in its default mode (``"first"``,
+after the first call has run the value checks) and with the guard ``"off"``, interleaved call by call so
+that drifts of the machine hit both equally. The overhead is the median of the paired differences
+divided by the median unguarded time. This is a benchmark, not a test: it prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+import losskit as lk
+import losskit.functional as LF
+
+__all__ = ["GuardCase", "measure", "register", "run"]
+
+
+@dataclass
+class GuardCase:
+    name: str
+    size: str
+    guarded_us: float
+    unguarded_us: float
+    overhead_us: float
+    overhead_pct: float
+
+
+def _cases() -> list[tuple[str, str, Callable[[], tuple[Callable, tuple]]]]:
+    def mse(n, d):
+        return lambda: (LF.mse_loss, (torch.randn(n, d, requires_grad=True), torch.randn(n, d)))
+
+    def ce(n, c):
+        return lambda: (LF.cross_entropy, (torch.randn(n, c, requires_grad=True), torch.randint(0, c, (n,))))
+
+    def bce(n, c):
+        return lambda: (
+            LF.binary_cross_entropy_with_logits,
+            (torch.randn(n, c, requires_grad=True), torch.randint(0, 2, (n, c)).float()),
+        )
+
+    cases = [
+        ("mse_loss", "(4096, 64)", mse(4096, 64)),
+        ("mse_loss", "(256, 1024)", mse(256, 1024)),
+        ("cross_entropy", "(256, 1000)", ce(256, 1000)),
+        ("cross_entropy", "(4096, 1000)", ce(4096, 1000)),
+        ("binary_cross_entropy_with_logits", "(1024, 100)", bce(1024, 100)),
+        ("mse_loss", "(64, 1) tiny", mse(64, 1)),
+    ]
+    return [c for c in cases if hasattr(LF, c[0])]
+
+
+def measure(fn: Callable, args: tuple, *, repeats: int = 200, warmup: int = 20) -> tuple[float, float, float]:
+    """Median guarded and unguarded forward+backward time and median paired difference, in seconds."""
+
+    def step() -> float:
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                a.grad = None
+        t0 = time.perf_counter()
+        fn(*args).backward()
+        return time.perf_counter() - t0
+
+    state = lk._validation._state
+    saved = state.mode
+    try:
+        state.mode = "first"
+        state.seen.clear()
+        fn(*args)  # the first call runs the value checks; the steady state starts after it
+        for _ in range(warmup):
+            step()
+        on, off, diff = [], [], []
+        for _ in range(repeats):
+            state.mode = "first"  # set directly: set_guard() would forget the checked kinds
+            a = step()
+            state.mode = "off"
+            b = step()
+            on.append(a)
+            off.append(b)
+            diff.append(a - b)
+    finally:
+        state.mode = saved
+    return statistics.median(on), statistics.median(off), statistics.median(diff)
+
+
+def run(repeats: int = 200) -> list[GuardCase]:
+    torch.manual_seed(0)
+    rows = []
+    for name, size, make in _cases():
+        fn, args = make()
+        on, off, diff = measure(fn, args, repeats=repeats)
+        rows.append(GuardCase(name, size, on * 1e6, off * 1e6, diff * 1e6, 100.0 * diff / off))
+    return rows
+
+
+def _table(rows: list[GuardCase]) -> str:
+    lines = [
+        "| loss | size | guard off (us) | guard on, steady state (us) | overhead (us) | overhead |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r.name}` | {r.size} | {r.unguarded_us:.0f} | {r.guarded_us:.0f} | {r.overhead_us:.1f} | "
+            f"{r.overhead_pct:+.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def _main(args: argparse.Namespace) -> int:
+    rows = run(repeats=args.repeats)
+    print(
+        f"guard-layer steady-state overhead, forward+backward, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {args.repeats} paired calls"
+    )
+    print(_table(rows))
+    if args.json:
+        payload = {
+            "torch": torch.__version__,
+            "losskit": lk.__version__,
+            "threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "rows": [asdict(r) for r in rows],
+        }
+        with open(args.json, "w") as fh:
+            json.dump(payload, fh, indent=2)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench-guard",
+        help="measure the guard layer's steady-state overhead (forward+backward, guard 'first' vs 'off')",
+        description=__doc__,
+    )
+    p.add_argument("--repeats", type=int, default=200, help="paired calls per case (default 200)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    p.set_defaults(func=_main)
