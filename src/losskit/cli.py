@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 # one line per subcommand module, in the order of `losskit --help`
 SUBCOMMAND_MODULES = [
+    "losskit.catalog_cli",
     "losskit.demo",
     "losskit.bench.guard",
 ]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 import losskit as lk
 
-__all__ = ["make_spirals", "register", "train"]
+__all__ = ["DemoResult", "make_spirals", "register", "run", "train"]
 
 
 def make_spirals(n: int = 600, *, classes: int = 3, noise: float = 0.15, seed: int = 0) -> tuple:
@@ -49,19 +50,34 @@ def _mlp(out: int, seed: int) -> nn.Module:
     return nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, out))
 
 
-def _main(args: argparse.Namespace) -> int:
-    x, y = make_spirals(seed=args.seed)
-    print(f"losskit {lk.__version__} demo: 3-class spirals, {len(y)} points, MLP 2-64-64-3, AdamW")
-    print("CrossEntropyLoss(label_smoothing=0.05):")
-    model = _mlp(3, args.seed)
-    hist = train(model, lk.CrossEntropyLoss(label_smoothing=0.05), x, y, epochs=args.epochs, every=args.epochs // 5)
-    acc = float((model(x).argmax(1) == y).float().mean())
-    print(f"  loss {hist[0]:.3f} -> {hist[-1]:.3f}, training accuracy {acc:.1%}")
+@dataclass
+class DemoResult:
+    ce_history: list[float]
+    accuracy: float
+    mse_history: list[float]
+
+
+def run(*, epochs: int = 300, seed: int = 0, verbose: bool = True) -> DemoResult:
+    """Train the two models and return their loss histories and the classifier's training accuracy."""
+    say = print if verbose else (lambda *a, **k: None)
+    every = max(epochs // 5, 1) if verbose else 0
+    x, y = make_spirals(seed=seed)
+    say(f"losskit {lk.__version__} demo: 3-class spirals, {len(y)} points, MLP 2-64-64-3, AdamW")
+    say("CrossEntropyLoss(label_smoothing=0.05):")
+    model = _mlp(3, seed)
+    ce = train(model, lk.CrossEntropyLoss(label_smoothing=0.05), x, y, epochs=epochs, every=every)
+    with torch.no_grad():
+        acc = float((model(x).argmax(1) == y).float().mean())
+    say(f"  loss {ce[0]:.3f} -> {ce[-1]:.3f}, training accuracy {acc:.1%}")
     target = torch.sin(3 * x[:, :1]) * torch.cos(2 * x[:, 1:])
-    print("MSELoss on a smooth regression target:")
-    reg = _mlp(1, args.seed)
-    hist = train(reg, lk.MSELoss(), x, target, epochs=args.epochs, every=args.epochs // 5)
-    print(f"  loss {hist[0]:.4f} -> {hist[-1]:.4f}")
+    say("MSELoss on a smooth regression target:")
+    mse = train(_mlp(1, seed), lk.MSELoss(), x, target, epochs=epochs, every=every)
+    say(f"  loss {mse[0]:.4f} -> {mse[-1]:.4f}")
+    return DemoResult(ce, acc, mse)
+
+
+def _main(args: argparse.Namespace) -> int:
+    run(epochs=args.epochs, seed=args.seed)
     return 0
 
 

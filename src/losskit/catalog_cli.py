@@ -1,0 +1,33 @@
+"""``losskit losses``: print the loss catalog."""
+
+from __future__ import annotations
+
+import argparse
+
+from .catalog import list_losses
+
+__all__ = ["register"]
+
+
+def _main(args: argparse.Namespace) -> int:
+    rows = list_losses(args.family)
+    if args.markdown:
+        print("| family | Module | functional | what it is |\n|---|---|---|---|")
+        for r in rows:
+            print(f"| {r.family} | `{r.name}` | `{r.functional}` | {r.summary} |")
+        return 0
+    width = max((len(r.name) for r in rows), default=10)
+    family = None
+    for r in rows:
+        if r.family != family:
+            family = r.family
+            print(f"\n{family}")
+        print(f"  {r.name:<{width}}  {r.summary}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("losses", help="list every loss with its family and a one-line description")
+    p.add_argument("--family", help="only this family (e.g. classification, regression, segmentation)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=_main)
