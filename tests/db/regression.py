@@ -42,6 +42,8 @@ def _errors(fn) -> list[ErrorCase]:
                   lk.LossOptionError, match="'avg'"),
         ErrorCase("weight shape", lambda: ((torch.randn(4, 3), torch.randn(4, 3), torch.rand(3)), {}),
                   lk.LossShapeError, match=r"weight.*\(3,\)"),
+        ErrorCase("devices differ", lambda: ((torch.randn(3), torch.randn(3, device="meta")), {}),
+                  lk.LossDeviceError, match="meta"),
         ErrorCase("negative weight", lambda: ((torch.randn(3), torch.randn(3), torch.tensor([1.0, -1.0, 1.0])), {}),
                   lk.LossValueError, match="-1"),
     ]
