@@ -1,7 +1,725 @@
 """Classification losses on logits, log-probabilities or probabilities: cross-entropy, NLL, binary cross-entropy,
 linear cross-entropy.
+
+Conventions shared by the functions here:
+
+* **Multi-class** losses (:func:`cross_entropy`, :func:`nll_loss`, :func:`linear_cross_entropy`) take
+  ``input`` of shape ``(N, C)``, ``(N, C, d1, ..., dK)`` (classes along dim 1) or ``(C,)`` (one unbatched
+  sample), and ``target`` of class indices (any integer dtype but bool; shape ``input`` without the class dim)
+  or, for the cross-entropies, of class probabilities (floating, the shape of ``input``). ``weight`` is one
+  non-negative weight per class. The numbers are torch's.
+* **Binary** losses (:func:`binary_cross_entropy`, :func:`binary_cross_entropy_with_logits`) take ``input``
+  and ``target`` of one shape (no broadcasting) and a per-element ``weight`` that broadcasts to ``input``.
+* ``reduction="mean"`` follows :mod:`losskit._reduction`: a mean over nothing (empty batch, every target equal
+  to ``ignore_index``) is 0 with a zero gradient, and a weighted mean is ``sum(w * l) / sum(w)``. For the
+  multi-class losses this is torch's own mean (class weights of the non-ignored targets); for the binary
+  losses torch divides by the element count instead, losskit by the sum of the weights.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import _validation as V
+from .._reduction import reduce_loss, safe_divide
+
+if TYPE_CHECKING:
+    from torch.nn import LinearCrossEntropyOptions
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "linear_cross_entropy",
+    "nll_loss",
+]
+
+_LOGITS_WARN_NUMEL = 256
+"""``binary_cross_entropy_with_logits`` warns about probabilities only from this many elements on."""
+
+
+# --------------------------------------------------------------------------------------------
+# shared pieces of the multi-class losses
+# --------------------------------------------------------------------------------------------
+def _class_dim(input: Tensor) -> int:
+    """The class dimension: 1 for batched input ``(N, C, ...)``, 0 for one unbatched sample ``(C,)``."""
+    return 1 if input.dim() > 1 else 0
+
+
+def _is_probability_target(input_shape: tuple[int, ...] | torch.Size, target: Tensor) -> bool:
+    """torch's rule: a floating ``target`` of the input's (logits') shape holds class probabilities."""
+    return target.is_floating_point() and tuple(target.shape) == tuple(input_shape)
+
+
+def _as_index_target(target: Tensor, probabilities: bool) -> Tensor:
+    """Class indices of any integer dtype as int64 (torch's kernels take int64 and uint8 only)."""
+    if probabilities or target.dtype in (torch.int64, torch.bool) or target.is_floating_point():
+        return target
+    return target.long()
+
+
+def _check_ignore_index(name: str, ignore_index: object) -> None:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise V.LossTypeError(
+            f"{name}: ignore_index must be an int, but got {ignore_index!r}; pass the target value to skip, "
+            "e.g. ignore_index=-100 (the default)"
+        )
+
+
+def _check_class_weight(name: str, weight: Tensor | None, input: Tensor, num_classes: int) -> None:
+    """Class weights: a floating 1-D tensor of ``num_classes`` entries in the input's dtype."""
+    if weight is None:
+        return
+    V.check_vector(name, "weight", weight, num_classes)
+    if weight.dtype != input.dtype:
+        raise V.LossTypeError(
+            f"{name}: weight must have the dtype of input ({input.dtype}), but got {weight.dtype}; "
+            "use weight.to(input.dtype)"
+        )
+
+
+def _check_no_ignore_with_probabilities(name: str, ignore_index: int) -> None:
+    if ignore_index >= 0:
+        raise V.LossOptionError(
+            f"{name}: ignore_index applies to class-index targets only, but got ignore_index={ignore_index} "
+            "with a target of class probabilities; drop ignore_index, or give the rows to skip zero weight "
+            "with reduction='none'"
+        )
+
+
+def _check_class_inputs(
+    name: str,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    *,
+    allow_probabilities: bool,
+) -> None:
+    """Metadata checks of :func:`cross_entropy` and :func:`nll_loss` (no tensor values read)."""
+    V.check_tensor(name, "input", input)
+    V.check_tensor(name, "target", target)
+    V.check_floating(name, "input", input, role="scores" if allow_probabilities else "log-probabilities")
+    if input.dim() == 0:
+        raise V.LossShapeError(
+            f"{name}: input must have a class dimension, (N, C), (N, C, d1, ...) or (C,), but got shape (); "
+            "pass one score per class"
+        )
+    if target.device != input.device or (weight is not None and weight.device != input.device):
+        V.check_same_device(name, input=input, target=target, weight=weight)
+    probabilities = V.check_class_target(name, input, target, allow_probabilities=allow_probabilities)
+    _check_class_weight(name, weight, input, input.shape[_class_dim(input)])
+    if probabilities:
+        _check_no_ignore_with_probabilities(name, ignore_index)
+
+
+def _check_class_values(
+    name: str,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    num_classes: int,
+    probabilities: bool,
+) -> None:
+    """Value checks of the target and class weights of the multi-class losses."""
+    V.check_finite(name, "weight", weight)
+    V.check_nonnegative(name, "weight", weight)
+    if probabilities:
+        V.check_finite(name, "target", target)
+        V.check_unit_range(
+            name, "target", target,
+            fix="a target of class probabilities holds probabilities (e.g. scores.softmax(1)); "
+            "pass class indices for hard labels",
+        )
+    else:
+        V.check_class_range(name, target, num_classes, ignore_index)
+
+
+def _mean_denominator(
+    target: Tensor, weight: Tensor | None, ignore_index: int, probabilities: bool, class_dim: int
+) -> Tensor | int:
+    """What torch's ``reduction="mean"`` divides the sum by, computed without a device sync.
+
+    Class indices: the number of targets that are not ``ignore_index``, or the sum of their class weights.
+    Class probabilities: the number of predictions (every element of the batch and K dims), as in torch.
+    """
+    if probabilities:
+        return math.prod(size for dim, size in enumerate(target.shape) if dim != class_dim)
+    keep = target != ignore_index
+    if weight is None:
+        return keep.sum()
+    return (weight[torch.where(keep, target, 0)] * keep).sum()
+
+
+def _sum_or_none(reduction: str) -> str:
+    """The reduction to ask torch for: the mean is losskit's sum / denominator."""
+    return "sum" if reduction == "mean" else reduction
+
+
+# --------------------------------------------------------------------------------------------
+# cross_entropy, nll_loss
+# --------------------------------------------------------------------------------------------
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Cross-entropy between the softmax of ``input`` (logits) and class-index or class-probability targets.
+
+    With class indices :math:`y_n`, :math:`C` classes, class weights :math:`w` (all 1 by default),
+    :math:`\log p_{n,c} = \operatorname{log\_softmax}(x_n)_c` and smoothing :math:`\varepsilon`:
+
+    .. math::
+        \ell_n = (1 - \varepsilon) \, w_{y_n} \left(-\log p_{n,y_n}\right)
+                 + \frac{\varepsilon}{C} \sum_c w_c \left(-\log p_{n,c}\right),
+        \qquad \ell_n = 0 \text{ where } y_n = \texttt{ignore\_index},
+
+    and ``"mean"`` is :math:`\sum_n \ell_n / \sum_{n:\, y_n \ne \texttt{ignore\_index}} w_{y_n}`.
+    With class probabilities :math:`t_{n,c}` (smoothed to :math:`(1 - \varepsilon) t_{n,c} + \varepsilon / C`):
+
+    .. math::
+        \ell_n = -\sum_c w_c \, t_{n,c} \log p_{n,c},
+
+    and ``"mean"`` is :math:`\sum_n \ell_n / N` over the :math:`N` predictions (batch and K dims), as in torch.
+    The numbers are torch's, except that a mean over nothing (empty batch, every target ignored) is 0 with
+    a zero gradient where torch gives NaN.
+
+    Args:
+        input: logits (unnormalised scores), floating dtype.
+        target: class indices (int64, uint8 or another integer dtype) or class probabilities (floating,
+            the shape of ``input``).
+        weight: optional non-negative weight per class, shape ``(C,)``, the dtype of ``input`` (default ``None``).
+        ignore_index: a class-index target value that contributes neither loss nor gradient nor to the mean's
+            denominator (default -100). Not allowed (if >= 0) with probability targets.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        label_smoothing: :math:`\varepsilon` in ``[0, 1]`` (default 0.0).
+
+    Shape:
+        ``input``: :math:`(N, C)`, :math:`(N, C, d_1, ..., d_K)` or :math:`(C,)`. ``target``: :math:`(N)`,
+        :math:`(N, d_1, ..., d_K)` or :math:`()` of class indices, or the shape of ``input`` of
+        probabilities. Output: scalar, or the shape of the class-index target for ``"none"``.
+
+    Raises:
+        LossShapeError: ``target`` of shape ``(N, 1)``, one-hot integer targets, any other shape mismatch,
+            ``weight`` not ``(C,)``.
+        LossTypeError: float class indices (a float target whose shape is not the input's), bool targets,
+            integer ``input``, ``weight`` of another dtype.
+        LossOptionError: ``label_smoothing`` outside ``[0, 1]``; ``ignore_index >= 0`` with probabilities.
+        LossValueError: class indices outside ``[0, C)`` that are not ``ignore_index``, negative ``weight``,
+            probability targets outside ``[0, 1]`` (value checks).
+        NonFiniteError: NaN or Inf in ``input``, ``weight`` or probability targets (value check).
+        LossDeviceError: tensors on different devices.
+
+    Warns:
+        SuspiciousInputWarning: every row of ``input`` lies in ``[0, 1]`` and sums to 1 (softmax output
+            given where logits belong; the loss applies ``log_softmax`` itself).
+
+    References:
+        Szegedy, C. et al. "Rethinking the Inception Architecture for Computer Vision", 2016 (label smoothing).
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+        >>> print(round(float(LF.cross_entropy(logits, torch.tensor([0, 2]))), 4))
+        0.8964
+        >>> print(float(LF.cross_entropy(logits, torch.tensor([-100, -100]))))
+        0.0
+    """
+    name = "cross_entropy"
+    V.check_reduction(name, reduction)
+    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+    _check_ignore_index(name, ignore_index)
+    if V.enabled():
+        _check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True)
+    probabilities = _is_probability_target(input.shape, target)
+    class_dim = _class_dim(input)
+    if V.values_due(name, input, target, weight):
+        V.check_finite(name, "input", input)
+        _check_class_values(name, target, weight, ignore_index, input.shape[class_dim], probabilities)
+        V.warn_if_probabilities(name, input)
+    target = _as_index_target(target, probabilities)
+    loss = F.cross_entropy(
+        input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction),
+        label_smoothing=label_smoothing,
+    )
+    if reduction != "mean":
+        return loss
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, class_dim))
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Negative log-likelihood of class-index targets under log-probabilities (e.g. ``log_softmax`` output).
+
+    .. math::
+        \ell_n = -w_{y_n} \, x_{n, y_n}, \qquad \ell_n = 0 \text{ where } y_n = \texttt{ignore\_index},
+
+    and ``"mean"`` is :math:`\sum_n \ell_n / \sum_{n:\, y_n \ne \texttt{ignore\_index}} w_{y_n}` (torch's
+    weighted mean), 0 with a zero gradient when nothing is left to average (torch gives NaN).
+    ``nll_loss(log_softmax(x, 1), y)`` equals ``cross_entropy(x, y)``.
+
+    Args:
+        input: log-probabilities, floating dtype (``-inf`` is legal: the log of a zero probability).
+        target: class indices (int64, uint8 or another integer dtype).
+        weight: optional non-negative weight per class, shape ``(C,)``, the dtype of ``input`` (default ``None``).
+        ignore_index: a target value that contributes neither loss nor gradient nor to the mean's denominator
+            (default -100).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``input``: :math:`(N, C)`, :math:`(N, C, d_1, ..., d_K)` or :math:`(C,)`. ``target``: :math:`(N)`,
+        :math:`(N, d_1, ..., d_K)` or :math:`()`. Output: scalar, or the shape of ``target`` for ``"none"``.
+
+    Raises:
+        LossShapeError: ``target`` of shape ``(N, 1)``, one-hot targets, any other shape mismatch, ``weight``
+            not ``(C,)``.
+        LossTypeError: float or bool targets, integer ``input``, ``weight`` of another dtype.
+        LossValueError: class indices outside ``[0, C)`` that are not ``ignore_index``, negative ``weight``
+            (value checks).
+        NonFiniteError: NaN or ``+inf`` in ``input``, NaN or Inf in ``weight`` (value check).
+        LossDeviceError: tensors on different devices.
+
+    Warns:
+        SuspiciousInputWarning: positive values in ``input`` (probabilities or logits where log-probabilities
+            belong).
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> logp = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]).log_softmax(1)
+        >>> print(round(float(LF.nll_loss(logp, torch.tensor([0, 2]))), 4))
+        0.8964
+    """
+    name = "nll_loss"
+    V.check_reduction(name, reduction)
+    _check_ignore_index(name, ignore_index)
+    if V.enabled():
+        _check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=False)
+    class_dim = _class_dim(input)
+    if V.values_due(name, input, target, weight):
+        V.check_finite(name, "input", input, allow_neg_inf=True)
+        _check_class_values(name, target, weight, ignore_index, input.shape[class_dim], False)
+        V.warn_if_logprob_positive(
+            name, "input", input,
+            fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
+            "on the raw scores",
+        )
+    target = _as_index_target(target, False)
+    loss = F.nll_loss(input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction))
+    if reduction != "mean":
+        return loss
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, class_dim))
+
+
+# --------------------------------------------------------------------------------------------
+# binary cross-entropy
+# --------------------------------------------------------------------------------------------
+def _check_broadcast_to_input(name: str, arg: str, t: Tensor | None, input: Tensor, *, fix: str) -> None:
+    """An optional floating tensor that broadcasts to ``input`` without enlarging it."""
+    if t is None:
+        return
+    V.check_tensor(name, arg, t)
+    V.check_floating(name, arg, t, role="weights")
+    try:
+        fits = torch.broadcast_shapes(t.shape, input.shape) == input.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise V.LossShapeError(
+            f"{name}: {arg} must broadcast to input {V.shape_str(input)} without enlarging it, but got shape "
+            f"{V.shape_str(t)}; {fix}"
+        )
+
+
+def _check_binary_inputs(
+    name: str,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None = None,
+    *,
+    logits: bool,
+) -> None:
+    """Metadata checks of the binary losses (no tensor values read)."""
+    V.check_tensor(name, "input", input)
+    V.check_tensor(name, "target", target)
+    V.check_floating(name, "input", input, role="logits" if logits else "probabilities")
+    if not target.is_floating_point():
+        raise V.LossTypeError(
+            f"{name}: target must be a floating-point tensor of 0/1 labels or probabilities, but got dtype "
+            f"{target.dtype}; use target.float() (and divide a {{0, 255}} mask by 255)"
+        )
+    if not logits and target.dtype != input.dtype:
+        raise V.LossTypeError(
+            f"{name}: target must have the dtype of input ({input.dtype}), but got {target.dtype}; "
+            "use target.to(input.dtype)"
+        )
+    V.check_same_shape(name, input, target)
+    classes = f" or one per class ({input.shape[-1]},)" if input.dim() else ""
+    _check_broadcast_to_input(
+        name, "weight", weight, input, fix=f"pass one weight per element {V.shape_str(input)}{classes}"
+    )
+    _check_broadcast_to_input(
+        name, "pos_weight", pos_weight, input,
+        fix=f"pass one entry per class along the last dim, shape ({input.shape[-1] if input.dim() else 1},)",
+    )
+    if target.device != input.device or any(t is not None and t.device != input.device for t in (weight, pos_weight)):
+        V.check_same_device(name, input=input, target=target, weight=weight, pos_weight=pos_weight)
+
+
+def _check_binary_target_values(name: str, target: Tensor) -> None:
+    """Binary targets are finite and in ``[0, 1]``; the fix names the usual culprits ({0, 255}, {-1, 1})."""
+    V.check_finite(name, "target", target)
+    if target.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(target.detach()))
+    if lo >= 0.0 and hi <= 1.0:
+        return
+    if lo >= 0.0 and hi == 255.0:
+        fix = "it looks like a {0, 255} mask: use target / 255"
+    elif lo == -1.0 and hi == 1.0:
+        fix = "it looks like {-1, 1} labels: use (target + 1) / 2"
+    else:
+        fix = "targets are probabilities of the positive class: rescale or threshold them into [0, 1]"
+    raise V.LossValueError(f"{name}: target must lie in [0, 1], but got values in [{lo:g}, {hi:g}]; {fix}")
+
+
+def _check_binary_weight_values(name: str, weight: Tensor | None, pos_weight: Tensor | None = None) -> None:
+    for arg, t in (("weight", weight), ("pos_weight", pos_weight)):
+        V.check_finite(name, arg, t)
+        V.check_nonnegative(name, arg, t)
+
+
+def _warn_if_sigmoid_output(name: str, input: Tensor) -> None:
+    """Logits of a large batch that all lie in ``[0, 1]`` are most likely probabilities."""
+    if input.numel() < _LOGITS_WARN_NUMEL:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(input.detach()))
+    if lo >= 0.0 and hi <= 1.0:
+        V.warn(
+            f"{name}: input must hold logits, but all {input.numel()} values of input {V.shape_str(input)} lie "
+            f"in [{lo:g}, {hi:g}], so it looks like probabilities (sigmoid output); the loss applies the sigmoid "
+            "itself: pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
+        )
+
+
+def _smooth_binary(target: Tensor, label_smoothing: float) -> Tensor:
+    """``t (1 - s) + s / 2``: hard 0/1 labels become ``s / 2`` and ``1 - s / 2``."""
+    if label_smoothing == 0.0:
+        return target
+    return target * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Binary cross-entropy between probabilities ``input`` and 0/1 (or soft) targets.
+
+    With the target smoothed to :math:`t_i = y_i (1 - \varepsilon) + \varepsilon / 2`:
+
+    .. math::
+        \ell_i = -\left( t_i \log x_i + (1 - t_i) \log(1 - x_i) \right),
+
+    each log clamped to ``>= -100`` as in torch. ``"mean"`` with ``weight`` is the weighted average
+    :math:`\sum_i w_i \ell_i / \sum_i w_i` (the sum over the weight broadcast to ``input``);
+    **torch 2.13 divides by the element count instead**: ``"none"`` and ``"sum"`` are torch's.
+    A 0/1 mask given as ``weight`` therefore averages over the unmasked elements. An empty input, or
+    weights that are all 0, give 0 with a zero gradient.
+
+    Prefer :func:`binary_cross_entropy_with_logits` on logits: it is numerically stable.
+
+    Args:
+        input: probabilities in ``[0, 1]``, floating dtype.
+        target: targets in ``[0, 1]`` of the same shape and dtype.
+        weight: optional non-negative per-element weight broadcastable to ``input`` (e.g. ``(C,)`` for
+            ``(N, C)``; default ``None``).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        label_smoothing: :math:`\varepsilon` in ``[0, 1]`` (default 0.0; torch has no such option here).
+
+    Shape:
+        ``input``, ``target``: :math:`(*)`, the same. ``weight``: broadcastable to :math:`(*)`.
+        Output: scalar, or :math:`(*)` for ``"none"``.
+
+    Raises:
+        LossValueError: ``input`` outside ``[0, 1]`` (it looks like logits), ``target`` outside ``[0, 1]``
+            (with a hint for ``{0, 255}`` masks and ``{-1, 1}`` labels), negative ``weight`` (value checks).
+        LossShapeError: ``target`` shape differs from ``input``; ``weight`` does not broadcast to ``input``.
+        LossTypeError: integer ``input`` or ``target``; ``target`` of another dtype than ``input``.
+        LossOptionError: ``label_smoothing`` outside ``[0, 1]``.
+        NonFiniteError: NaN or Inf in ``input``, ``target`` or ``weight`` (value check).
+        LossDeviceError: tensors on different devices.
+
+    References:
+        Szegedy, C. et al. "Rethinking the Inception Architecture for Computer Vision", 2016 (label smoothing).
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> p, y = torch.tensor([0.9, 0.2]), torch.tensor([1.0, 0.0])
+        >>> print(round(float(LF.binary_cross_entropy(p, y)), 4))
+        0.1643
+        >>> print(round(float(LF.binary_cross_entropy(p, y, torch.tensor([1.0, 0.0]))), 4))
+        0.1054
+    """
+    name = "binary_cross_entropy"
+    V.check_reduction(name, reduction)
+    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+    if V.enabled():
+        _check_binary_inputs(name, input, target, weight, logits=False)
+    if V.values_due(name, input, target, weight):
+        V.check_finite(name, "input", input)
+        V.check_unit_range(
+            name, "input", input,
+            fix="it looks like logits: use binary_cross_entropy_with_logits on them, or apply torch.sigmoid first",
+        )
+        _check_binary_target_values(name, target)
+        _check_binary_weight_values(name, weight)
+    target = _smooth_binary(target, label_smoothing)
+    if weight is None and input.numel() > 0:
+        return F.binary_cross_entropy(input, target, reduction=reduction)
+    terms = F.binary_cross_entropy(input, target, reduction="none")
+    return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    pos_weight: Tensor | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Binary cross-entropy on logits: the sigmoid and the log in one numerically stable step.
+
+    With :math:`\sigma` the sigmoid, the target smoothed to :math:`t_i = y_i (1 - \varepsilon) + \varepsilon / 2`
+    and :math:`p_c` the ``pos_weight`` of the element's class (1 by default):
+
+    .. math::
+        \ell_i = -\left( p_c \, t_i \log \sigma(x_i) + (1 - t_i) \log(1 - \sigma(x_i)) \right).
+
+    ``pos_weight`` keeps torch's meaning (it scales the positive term: ``pos_weight = #neg / #pos`` balances a
+    class). ``"mean"`` with ``weight`` is the weighted average :math:`\sum_i w_i \ell_i / \sum_i w_i` (the sum
+    over the weight broadcast to ``input``); **torch 2.13 divides by the element count instead**: ``"none"``
+    and ``"sum"`` are torch's. An empty input, or weights that are all 0, give 0 with a zero gradient.
+
+    Args:
+        input: logits (unnormalised scores), floating dtype.
+        target: targets in ``[0, 1]`` of the same shape.
+        weight: optional non-negative per-element weight broadcastable to ``input`` (default ``None``).
+        pos_weight: optional non-negative weight of the positive term, broadcastable to ``input`` along the last
+            (class) dim, e.g. ``(C,)`` for ``(N, C)`` (default ``None``).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        label_smoothing: :math:`\varepsilon` in ``[0, 1]`` (default 0.0; torch has no such option here).
+
+    Shape:
+        ``input``, ``target``: :math:`(*)`, the same. ``weight``, ``pos_weight``: broadcastable to :math:`(*)`.
+        Output: scalar, or :math:`(*)` for ``"none"``.
+
+    Raises:
+        LossValueError: ``target`` outside ``[0, 1]`` (with a hint for ``{0, 255}`` masks and ``{-1, 1}``
+            labels), negative ``weight`` or ``pos_weight`` (value checks).
+        LossShapeError: ``target`` shape differs from ``input``; ``weight`` or ``pos_weight`` does not broadcast
+            to ``input``.
+        LossTypeError: integer ``input`` or ``target``.
+        LossOptionError: ``label_smoothing`` outside ``[0, 1]``.
+        NonFiniteError: NaN or Inf in ``input``, ``target``, ``weight`` or ``pos_weight`` (value check).
+        LossDeviceError: tensors on different devices.
+
+    Warns:
+        SuspiciousInputWarning: ``input`` of at least 256 elements that all lie in ``[0, 1]`` (probabilities
+            where logits belong).
+
+    References:
+        Szegedy, C. et al. "Rethinking the Inception Architecture for Computer Vision", 2016 (label smoothing).
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x, y = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0])
+        >>> print(round(float(LF.binary_cross_entropy_with_logits(x, y)), 4))
+        0.2201
+        >>> print(round(float(LF.binary_cross_entropy_with_logits(x, y, label_smoothing=0.2)), 4))
+        0.3701
+    """
+    name = "binary_cross_entropy_with_logits"
+    V.check_reduction(name, reduction)
+    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+    if V.enabled():
+        _check_binary_inputs(name, input, target, weight, pos_weight, logits=True)
+    if V.values_due(name, input, target, weight, pos_weight):
+        V.check_finite(name, "input", input)
+        _check_binary_target_values(name, target)
+        _check_binary_weight_values(name, weight, pos_weight)
+        _warn_if_sigmoid_output(name, input)
+    target = _smooth_binary(target, label_smoothing)
+    if weight is None and input.numel() > 0:
+        return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)
+    terms = F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction="none")
+    return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# linear cross-entropy
+# --------------------------------------------------------------------------------------------
+def _check_linear_inputs(
+    name: str,
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    linear_bias: Tensor | None,
+    weight: Tensor | None,
+    ignore_index: int,
+) -> None:
+    """Metadata checks of :func:`linear_cross_entropy` (no tensor values read)."""
+    V.check_tensor(name, "input", input)
+    V.check_tensor(name, "linear_weight", linear_weight)
+    V.check_tensor(name, "target", target)
+    V.check_floating(name, "input", input, role="features")
+    V.check_floating(name, "linear_weight", linear_weight, role="weights")
+    if input.dim() not in (1, 2):
+        raise V.LossShapeError(
+            f"{name}: input must have shape (in_features,) or (N, in_features), but got {V.shape_str(input)}; "
+            "flatten the leading dims: input.flatten(0, -2) and target.flatten()"
+        )
+    in_features = input.shape[-1]
+    if linear_weight.dim() < 2 or linear_weight.shape[-1] != in_features:
+        raise V.LossShapeError(
+            f"{name}: linear_weight must have shape (C, {in_features}) (or (C, d1, ..., dK, {in_features})) for "
+            f"input {V.shape_str(input)}, but got {V.shape_str(linear_weight)}; pass the weight of "
+            f"nn.Linear({in_features}, C) as stored (out_features, in_features), not transposed"
+        )
+    if linear_weight.dtype != input.dtype:
+        raise V.LossTypeError(
+            f"{name}: linear_weight must have the dtype of input ({input.dtype}), but got {linear_weight.dtype}; "
+            "use linear_weight.to(input.dtype)"
+        )
+    num_classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if out_features and input.dim() == 1:
+        raise V.LossShapeError(
+            f"{name}: a K-dimensional linear_weight {V.shape_str(linear_weight)} needs batched input "
+            f"(N, {in_features}), but got {V.shape_str(input)}; use input.unsqueeze(0) and target.unsqueeze(0)"
+        )
+    if linear_bias is not None:
+        V.check_tensor(name, "linear_bias", linear_bias)
+        V.check_floating(name, "linear_bias", linear_bias, role="weights")
+        if tuple(linear_bias.shape) != (num_classes, *out_features):
+            raise V.LossShapeError(
+                f"{name}: linear_bias must have shape {V.shape_str((num_classes, *out_features))} "
+                f"(linear_weight without its last dim), but got {V.shape_str(linear_bias)}; pass the bias of the "
+                "same nn.Linear"
+            )
+    tensors = {"linear_weight": linear_weight, "target": target, "linear_bias": linear_bias, "weight": weight}
+    if any(t is not None and t.device != input.device for t in tensors.values()):
+        V.check_same_device(name, input=input, **tensors)
+    # the target is checked against the logits input @ linear_weight.T, which are never built here
+    logits = torch.empty((*input.shape[:-1], num_classes, *out_features), dtype=input.dtype, device="meta")
+    try:
+        probabilities = V.check_class_target(name, logits, target, allow_probabilities=True)
+    except V.LosskitError as err:
+        where = f"input {V.shape_str(logits)}"
+        raise type(err)(str(err).replace(where, f"logits {V.shape_str(logits)} (input @ linear_weight.T)")) from None
+    _check_class_weight(name, weight, input, num_classes)
+    if probabilities:
+        _check_no_ignore_with_probabilities(name, ignore_index)
+
+
+def linear_cross_entropy(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    *,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+) -> Tensor:
+    r"""Cross-entropy of the logits ``input @ linear_weight.T + linear_bias``: a classifier head and its loss in one.
+
+    Equal to ``cross_entropy(F.linear(input, linear_weight, linear_bias), target, ...)`` (with the logits
+    reshaped to ``(N, C, d1, ..., dK)`` for a K-dimensional ``linear_weight``), including losskit's mean
+    (0 over nothing). With ``options`` (a ``torch.nn.LinearCrossEntropyOptions``), torch 2.13 computes it in
+    chunks without building the full logits, which saves memory for large vocabularies.
+
+    Differences from torch 2.13: ``ignore_index`` defaults to -100 as in :func:`cross_entropy` (torch's default
+    ``None`` means the same for class indices; ``None`` is accepted), and, as in :func:`cross_entropy`, it is
+    not used with probability targets (torch raises if it is given at all).
+
+    Args:
+        input: features, floating dtype.
+        linear_weight: the classifier weight as ``nn.Linear`` stores it, ``(C, in_features)`` or
+            ``(C, d1, ..., dK, in_features)``.
+        target: class indices or class probabilities of the logits, as in :func:`cross_entropy`.
+        linear_bias: optional bias, ``linear_weight``'s shape without its last dim (default ``None``).
+        weight: optional non-negative weight per class, shape ``(C,)`` (default ``None``).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        ignore_index: a class-index target value to skip (default -100).
+        label_smoothing: in ``[0, 1]`` (default 0.0).
+        options: torch's chunking options, or ``None`` for the plain computation (default).
+
+    Shape:
+        ``input``: :math:`(in)` or :math:`(N, in)`. Logits: :math:`(C,)` or :math:`(N, C, d_1, ..., d_K)`.
+        ``target``: the logits' shape without the class dim (indices) or with it (probabilities).
+        Output: scalar, or the class-index target's shape for ``"none"``.
+
+    Raises:
+        LossShapeError: ``input`` not 1-D or 2-D, ``linear_weight`` whose last dim is not ``in_features``,
+            ``linear_bias`` of the wrong shape, a K-dimensional ``linear_weight`` with unbatched input, and the
+            target mistakes of :func:`cross_entropy` (the message names the logits' shape).
+        LossTypeError, LossOptionError, LossValueError, NonFiniteError, LossDeviceError: as
+            :func:`cross_entropy` (``input``, ``linear_weight`` and ``linear_bias`` must be finite).
+
+    References:
+        Wijmans, E. et al. "Cut Your Losses in Large-Vocabulary Language Models", 2025 (why the logits need not
+        be materialised).
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> h, w = torch.tensor([[1.0, 2.0], [0.5, -1.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> print(round(float(LF.linear_cross_entropy(h, w, torch.tensor([2, 0]))), 4))
+        0.436
+    """
+    name = "linear_cross_entropy"
+    V.check_reduction(name, reduction)
+    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+    if ignore_index is None:
+        ignore_index = -100
+    _check_ignore_index(name, ignore_index)
+    if V.enabled():
+        _check_linear_inputs(name, input, linear_weight, target, linear_bias, weight, ignore_index)
+    num_classes = linear_weight.shape[0]
+    logits_shape = (*input.shape[:-1], num_classes, *linear_weight.shape[1:-1])
+    probabilities = _is_probability_target(logits_shape, target)
+    class_dim = 1 if input.dim() == 2 else 0
+    if V.values_due(name, input, linear_weight, target, linear_bias, weight):
+        V.check_finite(name, "input", input)
+        V.check_finite(name, "linear_weight", linear_weight)
+        V.check_finite(name, "linear_bias", linear_bias)
+        _check_class_values(name, target, weight, ignore_index, num_classes, probabilities)
+    target = _as_index_target(target, probabilities)
+    loss = F.linear_cross_entropy(
+        input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=_sum_or_none(reduction),
+        ignore_index=None if probabilities else ignore_index, label_smoothing=label_smoothing, options=options,
+    )
+    if reduction != "mean":
+        return loss
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, class_dim))

@@ -2,4 +2,235 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import TYPE_CHECKING
+
+from torch import Tensor, nn
+
+from .. import _validation as V
+from ..functional import classification as CF
+from ._base import Loss
+
+if TYPE_CHECKING:
+    from torch.nn import LinearCrossEntropyOptions
+
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "LinearCrossEntropyLoss", "NLLLoss"]
+
+
+def _check_class_weight(owner: str, weight: Tensor | None) -> None:
+    """Class weights given to a constructor: a floating 1-D tensor (its length is checked against the input)."""
+    if weight is None:
+        return
+    V.check_tensor(owner, "weight", weight)
+    V.check_floating(owner, "weight", weight, role="weights")
+    if weight.dim() != 1:
+        raise V.LossShapeError(
+            f"{owner}: weight must be a 1-D tensor of one weight per class, but got shape {V.shape_str(weight)}; "
+            "pass a tensor of shape (C,)"
+        )
+
+
+class CrossEntropyLoss(Loss):
+    """Cross-entropy of logits against class indices or class probabilities; see
+    :func:`losskit.functional.cross_entropy`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> loss = lk.CrossEntropyLoss(label_smoothing=0.1)
+        >>> print(round(float(loss(torch.tensor([[2.0, 0.5, -1.0]]), torch.tensor([0]))), 4))
+        0.3913
+    """
+
+    family = "classification"
+    functional = staticmethod(CF.cross_entropy)
+
+    def __init__(
+        self,
+        weight: Tensor | None = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(reduction=reduction)
+        _check_class_weight(type(self).__name__, weight)
+        CF._check_ignore_index(type(self).__name__, ignore_index)
+        self.ignore_index = ignore_index
+        self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
+        self._buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return CF.cross_entropy(
+            input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+
+
+class NLLLoss(Loss):
+    """Negative log-likelihood of class indices under log-probabilities; see :func:`losskit.functional.nll_loss`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> logp = torch.tensor([[2.0, 0.5, -1.0]]).log_softmax(1)
+        >>> print(round(float(lk.NLLLoss()(logp, torch.tensor([0]))), 4))
+        0.2413
+    """
+
+    family = "classification"
+    functional = staticmethod(CF.nll_loss)
+
+    def __init__(self, weight: Tensor | None = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        _check_class_weight(type(self).__name__, weight)
+        CF._check_ignore_index(type(self).__name__, ignore_index)
+        self.ignore_index = ignore_index
+        self._buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return CF.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, ignore_index={self.ignore_index}"
+
+
+class BCELoss(Loss):
+    """Binary cross-entropy of probabilities against 0/1 or soft targets; see
+    :func:`losskit.functional.binary_cross_entropy`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> print(round(float(lk.BCELoss()(torch.tensor([0.9, 0.2]), torch.tensor([1.0, 0.0]))), 4))
+        0.1643
+    """
+
+    family = "classification"
+    functional = staticmethod(CF.binary_cross_entropy)
+
+    def __init__(self, weight: Tensor | None = None, *, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction=reduction)
+        self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
+        self._buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return CF.binary_cross_entropy(
+            input, target, self.weight, reduction=self.reduction, label_smoothing=self.label_smoothing
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"
+
+
+class BCEWithLogitsLoss(Loss):
+    """Binary cross-entropy on logits, with an optional ``pos_weight`` per class; see
+    :func:`losskit.functional.binary_cross_entropy_with_logits`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> loss = lk.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0]))
+        >>> print(round(float(loss(torch.tensor([[2.0], [-1.0]]), torch.tensor([[1.0], [0.0]]))), 4))
+        0.347
+    """
+
+    family = "classification"
+    functional = staticmethod(CF.binary_cross_entropy_with_logits)
+
+    def __init__(
+        self,
+        weight: Tensor | None = None,
+        *,
+        pos_weight: Tensor | None = None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
+        self._buffer("weight", weight)
+        self._buffer("pos_weight", pos_weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return CF.binary_cross_entropy_with_logits(
+            input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"
+
+
+class LinearCrossEntropyLoss(Loss):
+    """A linear classifier head and its cross-entropy in one Module that owns the head's weight; see
+    :func:`losskit.functional.linear_cross_entropy`.
+
+    Mirrors ``torch.nn.LinearCrossEntropyLoss`` of torch 2.13: the head is ``self.linear``, an
+    ``nn.Linear(in_features, num_classes * prod(out_features), bias=bias)`` initialised as ``nn.Linear`` does,
+    so a torch ``state_dict`` loads as it is. ``ignore_index`` defaults to -100 (torch: ``None``, the same for
+    class indices; ``None`` is accepted).
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> _ = torch.manual_seed(0)
+        >>> head = lk.LinearCrossEntropyLoss(4, 3)
+        >>> tuple(head.linear.weight.shape)
+        (3, 4)
+        >>> loss = head(torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0]))
+        >>> print(loss.dim(), bool(loss > 0))
+        0 True
+    """
+
+    family = "classification"
+    functional = staticmethod(CF.linear_cross_entropy)
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        out_features: tuple[int, ...] = (),
+        bias: bool = False,
+        device=None,
+        dtype=None,
+        reduction: str = "mean",
+        weight: Tensor | None = None,
+        ignore_index: int | None = -100,
+        label_smoothing: float = 0.0,
+        options: LinearCrossEntropyOptions | None = None,
+    ) -> None:
+        super().__init__(reduction=reduction)
+        owner = type(self).__name__
+        V.check_vector(owner, "weight", weight, num_classes)
+        ignore_index = -100 if ignore_index is None else ignore_index
+        CF._check_ignore_index(owner, ignore_index)
+        self.num_classes = num_classes
+        self.out_features = tuple(out_features)
+        self.ignore_index = ignore_index
+        self.label_smoothing = V.check_unit_interval(owner, "label_smoothing", label_smoothing)
+        self.options = options
+        self.linear = nn.Linear(
+            in_features, math.prod(self.out_features, start=num_classes), bias=bias, device=device, dtype=dtype
+        )
+        self._buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        shape = (self.num_classes, *self.out_features)
+        bias = self.linear.bias
+        return CF.linear_cross_entropy(
+            input,
+            self.linear.weight.view(*shape, self.linear.in_features),
+            target,
+            linear_bias=None if bias is None else bias.view(shape),
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+            f"out_features={self.out_features}, bias={self.linear.bias is not None}, {super().extra_repr()}, "
+            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, options={self.options}"
+        )
