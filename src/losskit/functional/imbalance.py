@@ -1,7 +1,615 @@
 """Classification under class imbalance and label noise: focal, sigmoid focal, poly, asymmetric and generalized
 cross-entropy.
+
+Two groups share this file:
+
+* **softmax losses on class indices** (:func:`focal_loss`, :func:`poly_loss`, :func:`generalized_cross_entropy`):
+  inputs and targets exactly as :func:`losskit.functional.cross_entropy` takes class indices: ``input`` of logits
+  ``(N, C)``, ``(N, C, d1, ...)`` or unbatched ``(C,)``, ``target`` of integer class indices ``(N,)``,
+  ``(N, d1, ...)`` or ``()``. Elements whose target equals ``ignore_index`` contribute 0 and are not counted; the
+  mean is over the counted elements, or ``sum(w_y l) / sum(w_y)`` with a class ``weight`` (as ``cross_entropy``);
+  a mean over nothing is 0 with a zero gradient. ``log_softmax`` is computed once per call.
+* **sigmoid losses on multi-hot targets** (:func:`sigmoid_focal_loss`, :func:`asymmetric_loss`): ``input`` of
+  logits and a floating ``target`` in ``[0, 1]`` of the same shape, one binary problem per element.
+
+The focal factors ``(1 - p)^gamma`` are computed from ``log_softmax``/``logsigmoid`` without cancellation and
+with the base floored at the dtype's smallest normal number, so that logits of ``±1e4`` (probabilities of exactly
+0 or 1) give finite losses and gradients for every ``gamma >= 0``.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import _validation as V
+from .._reduction import reduce_loss
+
+__all__ = [
+    "asymmetric_loss",
+    "focal_loss",
+    "generalized_cross_entropy",
+    "poly_loss",
+    "sigmoid_focal_loss",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# private helpers
+# --------------------------------------------------------------------------------------------
+def _option_error(name: str, arg: str, expected: str, value: object, fix: str) -> V.LossOptionError:
+    return V.LossOptionError(f"{name}: {arg} must be {expected}, but got {value!r}; {fix}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _class_dim(input: Tensor) -> int:
+    return 1 if input.dim() > 1 else 0
+
+
+def _along_class_dim(vector: Tensor, input: Tensor, class_dim: int) -> Tensor:
+    """A ``(C,)`` vector shaped to broadcast against ``input`` along its class dimension."""
+    shape = [1] * input.dim()
+    shape[class_dim] = -1
+    return vector.view(shape)
+
+
+def _one_minus_power(log_p: Tensor, gamma: float) -> Tensor:
+    """``(1 - p)^gamma`` from ``log p``: ``-expm1`` keeps ``1 - p`` exact near ``p = 1``, and the floor at the
+    smallest normal number keeps the gradient finite where ``p`` rounds to exactly 1 (it changes the value by
+    less than ``tiny^gamma``)."""
+    base = (-torch.expm1(log_p)).clamp_min(torch.finfo(log_p.dtype).tiny)
+    return base.pow(gamma)
+
+
+def _check_class_input(
+    name: str, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, **vectors: Tensor | None
+) -> None:
+    """The guard of the softmax losses: class-index targets as ``cross_entropy``, per-class vectors."""
+    if V.enabled():
+        V.check_tensor(name, "input", input)
+        V.check_tensor(name, "target", target)
+        V.check_floating(name, "input", input, role="logits")
+        if input.dim() == 0:
+            raise V.LossShapeError(
+                f"{name}: input must have a class dimension, (C,), (N, C) or (N, C, d1, ...), but got shape (); "
+                "pass one score per class"
+            )
+        V.check_class_target(name, input, target)
+        num_classes = input.shape[_class_dim(input)]
+        V.check_same_device(name, input=input, target=target, weight=weight, **vectors)
+        V.check_vector(name, "weight", weight, num_classes)
+        for arg, vector in vectors.items():
+            V.check_vector(name, arg, vector, num_classes)
+    if V.values_due(name, input, target, weight, *vectors.values()):
+        V.check_finite(name, "input", input)
+        V.check_class_range(name, target, input.shape[_class_dim(input)], ignore_index)
+        V.check_nonnegative(name, "weight", weight)
+        for arg, vector in vectors.items():
+            V.check_finite(name, arg, vector)
+            V.check_nonnegative(name, arg, vector)
+        V.warn_if_probabilities(name, input, class_dim=1)
+
+
+def _class_terms(input: Tensor, target: Tensor, ignore_index: int) -> tuple[int, Tensor, Tensor, Tensor, Tensor]:
+    """``class_dim``, ``log_softmax(input)``, the non-ignored mask, safe target indices and ``log p_y``."""
+    class_dim = _class_dim(input)
+    log_p = input.log_softmax(class_dim)
+    valid = target != ignore_index
+    safe = target.masked_fill(~valid, 0)
+    log_p_y = log_p.gather(class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)
+    return class_dim, log_p, valid, safe, log_p_y
+
+
+def _class_mean_denominator(valid: Tensor, safe: Tensor, weight: Tensor | None) -> Tensor:
+    """The count of ``cross_entropy``'s mean: non-ignored elements, or the sum of their class weights."""
+    if weight is None:
+        return valid.sum()
+    return torch.where(valid, weight[safe], torch.zeros((), dtype=weight.dtype, device=weight.device)).sum()
+
+
+def _broadcasts_into(w: Tensor, input: Tensor) -> bool:
+    """``w`` broadcasts against ``input`` without changing ``input``'s shape."""
+    try:
+        return torch.broadcast_shapes(w.shape, input.shape) == input.shape
+    except RuntimeError:
+        return False
+
+
+def _check_sigmoid_input(
+    name: str, input: Tensor, target: Tensor, **weights: Tensor | None
+) -> None:
+    """The guard of the sigmoid losses: logits and floating targets in ``[0, 1]`` of one shape; weights that
+    broadcast to ``input`` without changing its shape."""
+    if V.enabled():
+        V.check_tensor(name, "input", input)
+        V.check_tensor(name, "target", target)
+        V.check_floating(name, "input", input, role="logits")
+        if not target.is_floating_point():
+            fix = "use target.float()"
+            if target.dim() == input.dim() - 1 and input.dim() >= 1:
+                fix = f"for class indices use F.one_hot(target, {input.shape[-1]}).float(); for 0/1 labels {fix}"
+            raise V.LossTypeError(
+                f"{name}: target must be a floating-point tensor of 0/1 labels (or probabilities in [0, 1]) of "
+                f"input's shape {V.shape_str(input)}, but got dtype {target.dtype} and shape "
+                f"{V.shape_str(target)}; {fix}"
+            )
+        V.check_same_shape(name, input, target)
+        V.check_same_device(name, input=input, target=target, **weights)
+        for arg, w in weights.items():
+            if w is None:
+                continue
+            V.check_tensor(name, arg, w)
+            V.check_floating(name, arg, w, role="weights")
+            if not _broadcasts_into(w, input):
+                raise V.LossShapeError(
+                    f"{name}: {arg} must broadcast to input's shape {V.shape_str(input)} (e.g. {V.shape_str(input)} "
+                    f"or ({input.shape[-1] if input.dim() else 1},) per label), but got {V.shape_str(w)}; "
+                    f"pass one {arg} per element or per label"
+                )
+    if V.values_due(name, input, target, *weights.values()):
+        V.check_finite(name, "input", input)
+        V.check_finite(name, "target", target)
+        V.check_unit_range(
+            name, "target", target,
+            fix="pass 0/1 labels (masks stored as {0, 255} need target / 255)",
+        )
+        for arg, w in weights.items():
+            V.check_finite(name, arg, w)
+            V.check_nonnegative(name, arg, w)
+        _warn_if_sigmoid_probabilities(name, input)
+
+
+def _warn_if_sigmoid_probabilities(name: str, input: Tensor) -> None:
+    """Logits of a sigmoid loss that all lie in ``[0, 1]`` over >= 256 values look like ``sigmoid()`` output
+    (the policy the README states for ``BCEWithLogitsLoss``)."""
+    if input.numel() < 256:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(input.detach()))
+    if lo >= 0.0 and hi <= 1.0:
+        V.warn(
+            f"{name}: input must hold logits (unnormalised scores), but all {input.numel()} values of input "
+            f"{V.shape_str(input)} lie in [{lo:g}, {hi:g}], so it looks like probabilities; the loss applies "
+            "sigmoid itself: pass the scores from before sigmoid()"
+        )
+
+
+# option checks, shared by the functions and the Modules' constructors (``name`` is the caller's)
+def _focal_options(name: str, gamma: float, alpha: object, label_smoothing: float) -> tuple[float, float]:
+    gamma = V.check_positive(name, "gamma", gamma, allow_zero=True)
+    smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+    if alpha is not None and not isinstance(alpha, Tensor) and not (_is_number(alpha) and alpha >= 0):
+        raise _option_error(
+            name, "alpha", "None, a float >= 0 or a (C,) tensor of class factors", alpha,
+            "pass e.g. alpha=0.25, or alpha=torch.tensor([...]) with one factor per class",
+        )
+    return gamma, smoothing
+
+
+def _sigmoid_focal_options(name: str, alpha: float, gamma: float, label_smoothing: float) -> tuple[float, float]:
+    if not (_is_number(alpha) and alpha <= 1):
+        raise _option_error(
+            name, "alpha", "a float in [0, 1] (or negative to disable it)", alpha,
+            "pass e.g. alpha=0.25 (torchvision's default) or alpha=-1 for no class balancing",
+        )
+    return (
+        V.check_positive(name, "gamma", gamma, allow_zero=True),
+        V.check_unit_interval(name, "label_smoothing", label_smoothing),
+    )
+
+
+def _poly_options(name: str, epsilon: float, label_smoothing: float) -> float:
+    if not (_is_number(epsilon) and math.isfinite(epsilon) and epsilon >= -1):
+        raise _option_error(name, "epsilon", "a float >= -1", epsilon, "pass e.g. epsilon=1.0 (0 gives cross-entropy)")
+    return V.check_unit_interval(name, "label_smoothing", label_smoothing)
+
+
+def _gce_options(name: str, q: float) -> None:
+    if not (_is_number(q) and 0 < q <= 1):
+        raise _option_error(
+            name, "q", "a float in (0, 1]", q, "pass e.g. q=0.7 (q near 0 approaches cross-entropy, q=1 is MAE)"
+        )
+
+
+def _asymmetric_options(name: str, gamma_pos: float, gamma_neg: float, clip: float, eps: float) -> tuple[float, float]:
+    gamma_pos = V.check_positive(name, "gamma_pos", gamma_pos, allow_zero=True)
+    gamma_neg = V.check_positive(name, "gamma_neg", gamma_neg, allow_zero=True)
+    for arg, value, example in (("clip", clip, "clip=0.05 (0 disables it)"), ("eps", eps, "eps=1e-8")):
+        if not (_is_number(value) and 0 <= value < 1):
+            raise _option_error(name, arg, "a float in [0, 1)", value, f"pass e.g. {example}")
+    return gamma_pos, gamma_neg
+
+
+# --------------------------------------------------------------------------------------------
+# softmax losses on class indices
+# --------------------------------------------------------------------------------------------
+def focal_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    gamma: float = 2.0,
+    alpha: float | Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Softmax focal loss: cross-entropy with easy examples down-weighted by ``(1 - p_y)^gamma``.
+
+    With :math:`p = \mathrm{softmax}(x)` over the class dimension, target class :math:`y`, class weight
+    :math:`w` and class factor :math:`\alpha`:
+
+    .. math::
+        \ell = -\alpha_y \, w_y \, (1 - p_y)^{\gamma} \log p_y .
+
+    With ``label_smoothing`` :math:`s` over :math:`C` classes, the focal factor multiplies each class term of the
+    smoothed cross-entropy (the target distribution is :math:`(1 - s)\,\mathrm{onehot}(y) + s / C`):
+
+    .. math::
+        \ell = -(1 - s)\, \alpha_y w_y (1 - p_y)^{\gamma} \log p_y
+               - \frac{s}{C} \sum_c \alpha_c w_c (1 - p_c)^{\gamma} \log p_c ,
+
+    so that with ``gamma=0`` and ``alpha=None`` the loss equals :func:`losskit.functional.cross_entropy` with the
+    same ``weight``, ``ignore_index`` and ``label_smoothing``, reductions included. ``"mean"`` is
+    :math:`\sum_i \ell_i / \sum_i w_{y_i}` over the non-ignored elements (``alpha`` is not in the denominator, as in
+    the paper, where the sum is normalised by the number of examples); ``"none"`` returns :math:`\ell` (0 where
+    ignored).
+
+    Args:
+        input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``, floating dtype.
+        target: class indices, ``()``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        weight: optional class weights ``(C,)``, as in ``cross_entropy`` (default ``None``).
+        gamma: the focusing parameter, >= 0 (default 2.0; 0 gives cross-entropy).
+        alpha: ``None`` (default: no factor), a float (one factor for every class, the reading of Keras'
+            ``CategoricalFocalCrossentropy`` and of most tutorials; it scales the loss) or a ``(C,)`` tensor of
+            per-class factors.
+        ignore_index: target value that contributes nothing and is not counted (default -100).
+        label_smoothing: :math:`s \in [0, 1]` (default 0.0).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``input``: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, ...)`. ``target``: :math:`()`, :math:`(N)` or
+        :math:`(N, d_1, ...)`. Output: scalar, or the shape of ``target`` for ``"none"``.
+
+    Raises:
+        LossShapeError: ``(N, 1)`` or one-hot targets, ``weight``/``alpha`` not of length ``C``.
+        LossTypeError: float or bool class indices, integer ``input``.
+        LossValueError: class indices outside ``[0, C)`` (value check), negative ``weight`` or ``alpha``.
+        LossOptionError: ``gamma < 0``, ``label_smoothing`` outside ``[0, 1]``, a negative float ``alpha``.
+        NonFiniteError: NaN or Inf in ``input`` (value check).
+
+    Warns:
+        SuspiciousInputWarning: rows of ``input`` that look like probabilities (value check).
+
+    References:
+        Lin, T.-Y., Goyal, P., Girshick, R., He, K., Dollár, P. "Focal Loss for Dense Object Detection", 2017.
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+        >>> print(round(float(LF.focal_loss(x, torch.tensor([0, 1]), gamma=2.0)), 4))
+        1.3061
+    """
+    name = "focal_loss"
+    V.check_reduction(name, reduction)
+    gamma, smoothing = _focal_options(name, gamma, alpha, label_smoothing)
+    alpha_vector = alpha if isinstance(alpha, Tensor) else None
+    _check_class_input(name, input, target, weight, ignore_index, alpha=alpha_vector)
+
+    class_dim, log_p, valid, safe, log_p_y = _class_terms(input, target, ignore_index)
+    scale = weight
+    if alpha_vector is not None:
+        scale = alpha_vector if scale is None else scale * alpha_vector
+
+    term_y = -log_p_y if gamma == 0 else -_one_minus_power(log_p_y, gamma) * log_p_y
+    if scale is not None:
+        term_y = term_y * scale[safe]
+    loss = term_y
+    if smoothing > 0:
+        terms = -log_p if gamma == 0 else -_one_minus_power(log_p, gamma) * log_p
+        if scale is not None:
+            terms = terms * _along_class_dim(scale, input, class_dim)
+        num_classes = input.shape[class_dim]
+        loss = (1 - smoothing) * term_y + (smoothing / num_classes) * terms.sum(class_dim)
+    if alpha is not None and alpha_vector is None:
+        loss = loss * float(alpha)
+    loss = torch.where(valid, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+    return reduce_loss(loss, reduction, denominator=_class_mean_denominator(valid, safe, weight))
+
+
+def poly_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    epsilon: float = 1.0,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Poly-1 loss: cross-entropy plus ``epsilon (1 - p_t)``, the first term of its polynomial expansion.
+
+    With :math:`p = \mathrm{softmax}(x)`, the (smoothed) target distribution
+    :math:`q = (1 - s)\,\mathrm{onehot}(y) + s / C` and :math:`p_t = \sum_c q_c p_c = (1 - s) p_y + s / C`
+    (the paper's reference code, which computes :math:`p_t` from the smoothed labels):
+
+    .. math::
+        \ell = \mathrm{CE}_s(x, y; w) + \epsilon \, w_y \, (1 - p_t),
+
+    where :math:`\mathrm{CE}_s(x, y; w)` is the per-element term of
+    :func:`losskit.functional.cross_entropy` with the same class ``weight`` and ``label_smoothing``. The poly term
+    is weighted by the target's class weight :math:`w_y`, so ``"mean"`` is the weighted average
+    :math:`\sum_i \ell_i / \sum_i w_{y_i}` over non-ignored elements, as for ``cross_entropy``; with
+    ``epsilon=0`` the loss equals ``cross_entropy``.
+
+    Args:
+        input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``, floating dtype.
+        target: class indices, ``()``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        weight: optional class weights ``(C,)`` (default ``None``).
+        epsilon: the coefficient of ``(1 - p_t)``, >= -1 (default 1.0; the paper tunes it per task, e.g. 2 on
+            ImageNet, -1 for detection). Below -1 the loss would reward lowering ``p_t`` near 1.
+        ignore_index: target value that contributes nothing and is not counted (default -100).
+        label_smoothing: :math:`s \in [0, 1]` (default 0.0).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        As :func:`focal_loss`.
+
+    Raises:
+        LossOptionError: ``epsilon < -1``, ``label_smoothing`` outside ``[0, 1]``.
+        LossShapeError, LossTypeError, LossValueError, NonFiniteError: as :func:`focal_loss`.
+
+    References:
+        Leng, Z., Tan, M., Liu, C., Cubuk, E. D., Shi, X., Cheng, S., Anguelov, D. "PolyLoss: A Polynomial
+        Expansion Perspective of Classification Loss Functions", 2022.
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+        >>> print(round(float(LF.poly_loss(x, torch.tensor([0, 1]), epsilon=1.0)), 4))
+        2.1554
+    """
+    name = "poly_loss"
+    V.check_reduction(name, reduction)
+    smoothing = _poly_options(name, epsilon, label_smoothing)
+    _check_class_input(name, input, target, weight, ignore_index)
+
+    class_dim, log_p, valid, safe, log_p_y = _class_terms(input, target, ignore_index)
+    w_y = None if weight is None else weight[safe]
+    ce = -log_p_y if w_y is None else -log_p_y * w_y
+    # 1 - p_t = (1 - s)(1 - p_y) + s (C - 1) / C, without the cancellation of 1 - p_y near p_y = 1
+    one_minus_pt = -torch.expm1(log_p_y)
+    if smoothing > 0:
+        num_classes = input.shape[class_dim]
+        smooth = -log_p if weight is None else -log_p * _along_class_dim(weight, input, class_dim)
+        ce = (1 - smoothing) * ce + (smoothing / num_classes) * smooth.sum(class_dim)
+        one_minus_pt = (1 - smoothing) * one_minus_pt + smoothing * (num_classes - 1) / num_classes
+    poly = one_minus_pt if w_y is None else one_minus_pt * w_y
+    loss = ce + float(epsilon) * poly
+    loss = torch.where(valid, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+    return reduce_loss(loss, reduction, denominator=_class_mean_denominator(valid, safe, weight))
+
+
+def generalized_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    *,
+    q: float = 0.7,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Generalized cross-entropy (the negative Box-Cox transform of ``p_y``), robust to noisy labels.
+
+    .. math::
+        \ell = \frac{1 - p_y^{\,q}}{q}, \qquad p = \mathrm{softmax}(x),
+
+    computed as :math:`-\mathrm{expm1}(q \log p_y) / q`. As :math:`q \to 0` it tends to cross-entropy
+    :math:`-\log p_y`; at :math:`q = 1` it is :math:`1 - p_y`, the mean absolute error of the softmax against the
+    one-hot target up to a factor 2. ``"mean"`` averages over the non-ignored elements.
+
+    Args:
+        input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``, floating dtype.
+        target: class indices, ``()``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        q: the exponent, in ``(0, 1]`` (default 0.7, the paper's choice).
+        ignore_index: target value that contributes nothing and is not counted (default -100).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        As :func:`focal_loss`.
+
+    Raises:
+        LossOptionError: ``q`` outside ``(0, 1]``.
+        LossShapeError, LossTypeError, LossValueError, NonFiniteError: as :func:`focal_loss`.
+
+    References:
+        Zhang, Z., Sabuncu, M. R. "Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy
+        Labels", 2018. (The truncated variant of the paper is not included.)
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+        >>> print(round(float(LF.generalized_cross_entropy(x, torch.tensor([0, 1]), q=0.7)), 4))
+        0.7321
+    """
+    name = "generalized_cross_entropy"
+    V.check_reduction(name, reduction)
+    _gce_options(name, q)
+    _check_class_input(name, input, target, None, ignore_index)
+
+    _, _, valid, _, log_p_y = _class_terms(input, target, ignore_index)
+    loss = -torch.expm1(float(q) * log_p_y) / float(q)
+    loss = torch.where(valid, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+    return reduce_loss(loss, reduction, denominator=valid.sum())
+
+
+# --------------------------------------------------------------------------------------------
+# sigmoid losses on multi-hot targets
+# --------------------------------------------------------------------------------------------
+def sigmoid_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    pos_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary / multi-label focal loss on logits (the definition of torchvision, optax and Keras).
+
+    With :math:`p = \sigma(x)`, target :math:`t` (after smoothing, :math:`t (1 - s) + s / 2`),
+    :math:`1 - p_t = p (1 - t) + (1 - p) t` and :math:`\alpha_t = \alpha t + (1 - \alpha)(1 - t)`:
+
+    .. math::
+        \ell = \alpha_t \, (1 - p_t)^{\gamma} \, \mathrm{BCE}(x, t), \qquad
+        \mathrm{BCE}(x, t) = -\left[ w_+ \, t \log p + (1 - t) \log (1 - p) \right],
+
+    where :math:`w_+` is ``pos_weight`` (1 by default), exactly as in
+    ``binary_cross_entropy_with_logits``. A negative ``alpha`` drops :math:`\alpha_t` (torchvision's
+    ``alpha=-1``; Keras' ``apply_class_balancing=False``). ``weight`` multiplies :math:`\ell` and makes ``"mean"``
+    the weighted average :math:`\sum w \ell / \sum w` (:mod:`losskit._reduction`). With ``gamma=0`` and
+    ``alpha < 0`` this is ``binary_cross_entropy_with_logits``.
+
+    Args:
+        input: logits, any shape, floating dtype.
+        target: 0/1 labels (or probabilities) of the same shape, floating dtype, values in ``[0, 1]``.
+        weight: optional weights broadcastable to ``input``'s shape, e.g. per element or ``(C,)`` per label
+            (default ``None``).
+        alpha: the weight of positives in ``[0, 1]`` (negatives get ``1 - alpha``), or negative to disable
+            (default 0.25).
+        gamma: the focusing parameter, >= 0 (default 2.0).
+        pos_weight: optional weight of the positive log-term, broadcastable to ``input`` (default ``None``).
+        label_smoothing: :math:`s \in [0, 1]`, targets become :math:`t (1 - s) + s / 2` (default 0.0).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (torchvision's default is ``"none"``).
+
+    Shape:
+        ``input``, ``target``: :math:`(*)`, the same. ``weight``, ``pos_weight``: broadcastable to :math:`(*)`.
+        Output: scalar, or :math:`(*)` for ``"none"``.
+
+    Raises:
+        LossShapeError: ``target`` shape differs from ``input``; ``weight`` or ``pos_weight`` does not broadcast.
+        LossTypeError: integer ``input`` or ``target`` (class indices: use ``F.one_hot(target, C).float()``).
+        LossValueError: ``target`` outside ``[0, 1]``, negative weights (value checks).
+        LossOptionError: ``alpha > 1``, ``gamma < 0``, ``label_smoothing`` outside ``[0, 1]``.
+        NonFiniteError: NaN or Inf in ``input`` or ``target`` (value check).
+
+    Warns:
+        SuspiciousInputWarning: all of >= 256 ``input`` values in ``[0, 1]`` (probabilities, not logits).
+
+    References:
+        Lin, T.-Y., Goyal, P., Girshick, R., He, K., Dollár, P. "Focal Loss for Dense Object Detection", 2017.
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x, t = torch.tensor([-18.6, 0.51, 2.94, -12.8]), torch.tensor([0.0, 1.0, 0.0, 0.0])
+        >>> print(round(float(LF.sigmoid_focal_loss(x, t, alpha=0.25, gamma=2.0)), 4))
+        0.5101
+    """
+    name = "sigmoid_focal_loss"
+    V.check_reduction(name, reduction)
+    gamma, smoothing = _sigmoid_focal_options(name, alpha, gamma, label_smoothing)
+    _check_sigmoid_input(name, input, target, weight=weight, pos_weight=pos_weight)
+
+    t = target if smoothing == 0 else target * (1 - smoothing) + smoothing / 2
+    neg_log_p = F.softplus(-input)  # -log sigmoid(x), exact for large |x|
+    if pos_weight is None:
+        ce = (1 - t) * input + neg_log_p
+    else:
+        ce = (1 - t) * input + (1 + (pos_weight - 1) * t) * neg_log_p
+    loss = ce
+    if gamma != 0:
+        # 1 - p_t = p (1 - t) + (1 - p) t, with 1 - p = sigmoid(-x) computed directly
+        one_minus_pt = torch.sigmoid(input) * (1 - t) + torch.sigmoid(-input) * t
+        loss = loss * one_minus_pt.clamp_min(torch.finfo(one_minus_pt.dtype).tiny).pow(gamma)
+    if alpha >= 0:
+        loss = loss * (alpha * t + (1 - alpha) * (1 - t))
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def asymmetric_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float = 0.05,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Asymmetric loss (ASL) for multi-label classification: focal on positives and negatives with separate
+    exponents, plus a probability shift that discards easy (and possibly mislabeled) negatives.
+
+    With :math:`p = \sigma(x)` and the shifted probability :math:`p_m = \max(p - m, 0)` (:math:`m` = ``clip``):
+
+    .. math::
+        \ell = -t \, (1 - p)^{\gamma_+} \log p \; - \; (1 - t) \, p_m^{\gamma_-} \log(1 - p_m).
+
+    As in the authors' implementation, the probabilities inside the logs are floored at ``eps``
+    (:math:`\log \max(p, \epsilon)`), which caps a positive term at :math:`-\log \epsilon` (18.4 for 1e-8);
+    ``eps=0`` removes the floor. The logs are computed with ``logsigmoid``, so logits of ``±1e4`` stay finite.
+    Gradients flow through the focusing weights (the paper's analysis; the authors' ``AsymmetricLoss`` blocks
+    them by default with ``disable_torch_grad_focal_loss``). For soft targets :math:`t \in (0, 1)` the loss is the
+    linear mix of the two terms above. With ``gamma_pos=gamma_neg=clip=0`` it is
+    ``binary_cross_entropy_with_logits`` (up to ``eps``).
+
+    Args:
+        input: logits, any shape (usually ``(N, C)``), floating dtype.
+        target: multi-hot 0/1 labels of the same shape, floating dtype, values in ``[0, 1]``.
+        gamma_pos: focusing exponent of positives, >= 0 (default 0.0).
+        gamma_neg: focusing exponent of negatives, >= 0 (default 4.0).
+        clip: the probability margin :math:`m` of negatives, in ``[0, 1)`` (default 0.05; 0 disables it).
+        eps: floor of the probabilities inside the logs, in ``[0, 1)`` (default 1e-8).
+        reduction: ``"mean"`` (default, over all elements), ``"sum"`` (the authors' reduction) or ``"none"``.
+
+    Shape:
+        ``input``, ``target``: :math:`(*)`, the same. Output: scalar, or :math:`(*)` for ``"none"``.
+
+    Raises:
+        LossShapeError: ``target`` shape differs from ``input``.
+        LossTypeError: integer ``input`` or ``target``.
+        LossValueError: ``target`` outside ``[0, 1]`` (value check).
+        LossOptionError: negative exponents, ``clip`` or ``eps`` outside ``[0, 1)``.
+        NonFiniteError: NaN or Inf in ``input`` or ``target`` (value check).
+
+    References:
+        Ridnik, T., Ben-Baruch, E., Zamir, N., Noy, A., Friedman, I., Protter, M., Zelnik-Manor, L. "Asymmetric
+        Loss For Multi-Label Classification", 2021.
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x, t = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1.0, 0.0, 0.0]])
+        >>> print(round(float(LF.asymmetric_loss(x, t, reduction="sum")), 4))
+        0.2187
+    """
+    name = "asymmetric_loss"
+    V.check_reduction(name, reduction)
+    gamma_pos, gamma_neg = _asymmetric_options(name, gamma_pos, gamma_neg, clip, eps)
+    _check_sigmoid_input(name, input, target)
+
+    tiny = torch.finfo(input.dtype).tiny
+    log_p = F.logsigmoid(input)
+    if eps > 0:
+        log_p = log_p.clamp_min(math.log(eps))
+    if clip > 0:
+        one_minus_pm = (torch.sigmoid(-input) + clip).clamp(max=1.0)
+        log_neg = torch.log(one_minus_pm.clamp_min(eps) if eps > 0 else one_minus_pm)
+        p_m = (torch.sigmoid(input) - clip).clamp_min(0.0)
+    else:
+        log_neg = F.logsigmoid(-input)
+        if eps > 0:
+            log_neg = log_neg.clamp_min(math.log(eps))
+        p_m = torch.sigmoid(input)
+    pos = -log_p
+    if gamma_pos != 0:
+        pos = pos * torch.sigmoid(-input).clamp_min(tiny).pow(gamma_pos)
+    neg = -log_neg
+    if gamma_neg != 0:
+        neg = neg * p_m.clamp_min(tiny).pow(gamma_neg)
+    loss = target * pos + (1 - target) * neg
+    return reduce_loss(loss, reduction)
