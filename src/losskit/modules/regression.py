@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
+from .. import _validation as V
 from ..functional import regression as RF
 from ._base import Loss
 
-__all__ = ["HuberLoss", "L1Loss", "MSELoss", "SmoothL1Loss"]
+__all__ = [
+    "CharbonnierLoss",
+    "HuberLoss",
+    "L1Loss",
+    "LogCoshLoss",
+    "MAPELoss",
+    "MSELoss",
+    "MSLELoss",
+    "QuantileLoss",
+    "SmoothL1Loss",
+]
 
 
 class L1Loss(Loss):
@@ -86,3 +99,107 @@ class SmoothL1Loss(Loss):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, beta={self.beta}"
+
+
+class LogCoshLoss(Loss):
+    """Log-cosh loss (quadratic near 0, linear far out, smooth everywhere); see
+    :func:`losskit.functional.log_cosh_loss`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> print(round(float(lk.LogCoshLoss()(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
+        0.8794
+    """
+
+    family = "regression"
+    functional = staticmethod(RF.log_cosh_loss)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return RF.log_cosh_loss(input, target, weight, reduction=self.reduction)
+
+
+class QuantileLoss(Loss):
+    """Quantile (pinball) loss for one or several quantiles; see :func:`losskit.functional.quantile_loss`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> loss = lk.QuantileLoss(quantiles=(0.1, 0.5, 0.9))
+        >>> print(round(float(loss(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2.5]))), 4))
+        0.15
+    """
+
+    family = "regression"
+    functional = staticmethod(RF.quantile_loss)
+
+    def __init__(self, *, quantiles: float | Sequence[float] = 0.5, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        taus = RF._quantile_list(type(self).__name__, quantiles)
+        self.quantiles: float | tuple[float, ...] = float(quantiles) if taus is None else taus  # type: ignore[arg-type]
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return RF.quantile_loss(input, target, weight, quantiles=self.quantiles, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, quantiles={self.quantiles}"
+
+
+class CharbonnierLoss(Loss):
+    """Charbonnier loss, sqrt(d^2 + eps^2) (a differentiable L1); see :func:`losskit.functional.charbonnier_loss`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> print(round(float(lk.CharbonnierLoss(eps=1.0)(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
+        1.8251
+    """
+
+    family = "regression"
+    functional = staticmethod(RF.charbonnier_loss)
+
+    def __init__(self, *, eps: float = 1e-3, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.eps = V.check_positive(type(self).__name__, "eps", eps)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return RF.charbonnier_loss(input, target, weight, eps=self.eps, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, eps={self.eps}"
+
+
+class MSLELoss(Loss):
+    """Mean squared logarithmic error of non-negative values; see :func:`losskit.functional.msle_loss`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> print(round(float(lk.MSLELoss()(torch.tensor([3.0, 5.0]), torch.tensor([1.0, 5.0]))), 4))
+        0.2402
+    """
+
+    family = "regression"
+    functional = staticmethod(RF.msle_loss)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return RF.msle_loss(input, target, weight, reduction=self.reduction)
+
+
+class MAPELoss(Loss):
+    """Mean absolute percentage error, as a fraction; see :func:`losskit.functional.mape_loss`.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> print(round(float(lk.MAPELoss()(torch.tensor([110.0, 45.0]), torch.tensor([100.0, 50.0]))), 4))
+        0.1
+    """
+
+    family = "regression"
+    functional = staticmethod(RF.mape_loss)
+
+    def __init__(self, *, eps: float = RF._F64_EPS, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.eps = V.check_positive(type(self).__name__, "eps", eps)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return RF.mape_loss(input, target, weight, eps=self.eps, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, eps={self.eps}"
