@@ -1,0 +1,177 @@
+"""One training run of the lab: the MLP, AdamW, mini-batches, early stopping on the validation metric with the
+best checkpoint kept, optional bf16 autocast and gradient accumulation."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .data import Prepared
+from .metrics import classification_metrics, regression_metrics
+
+__all__ = ["RunResult", "TrainConfig", "make_mlp", "train_run"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that is the same for every loss."""
+
+    epochs: int = 40
+    patience: int = 10
+    """Stop after this many epochs without a better validation metric (0: never stop early)."""
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    hidden: tuple[int, ...] = (128, 64)
+    dropout: float = 0.1
+    amp: bool = False
+    """bf16 autocast on CPU for the forward pass; the loss is computed in float32."""
+    accumulate: int = 1
+    """Gradient accumulation: one optimizer step every ``accumulate`` mini-batches."""
+
+
+def make_mlp(in_features: int, out_features: int, hidden: Sequence[int] = (128, 64), dropout: float = 0.1) -> nn.Module:
+    """The lab's default network: ``Linear -> ReLU -> Dropout`` per hidden layer, then a linear head."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class RunResult:
+    """One loss, one seed."""
+
+    loss: str
+    seed: int
+    train_losses: list[float]
+    val_losses: list[float]
+    val_metrics: list[float]
+    best_epoch: int
+    stopped_early: bool
+    metrics: dict[str, object]
+    """Test metrics of the best checkpoint."""
+    seconds: float
+    predictions: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    """Test predictions: class indices, or values in the target's units."""
+
+
+def _head(kind: str, task: str, num_classes: int | None) -> int:
+    if kind == "logits":
+        return num_classes or 2
+    if kind == "sigmoid":
+        return 1
+    return 1
+
+
+def _targets(kind: str, y: np.ndarray) -> Tensor:
+    if kind == "logits":
+        return torch.as_tensor(y, dtype=torch.long)
+    if kind == "sigmoid":
+        return torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
+    return torch.as_tensor(y, dtype=torch.float32).reshape(-1)
+
+
+def _output(kind: str, out: Tensor) -> Tensor:
+    out = out.float()
+    return out.reshape(-1) if kind == "value" else out
+
+
+def _probs(kind: str, out: Tensor) -> np.ndarray:
+    if kind == "logits":
+        return torch.softmax(out.float(), 1).numpy()
+    p = torch.sigmoid(out.float().reshape(-1)).numpy()
+    return np.stack([1.0 - p, p], 1)
+
+
+def train_run(
+    loss_name: str,
+    loss_fn: nn.Module,
+    head: str,
+    data: Prepared,
+    seed: int,
+    config: TrainConfig,
+    *,
+    model_fn: Callable[[int, int], nn.Module] | None = None,
+    on_epoch: Callable[[], None] | None = None,
+) -> RunResult:
+    """Train one model with ``loss_fn`` and evaluate its best checkpoint on the test split."""
+    start = time.perf_counter()
+    classification = data.task != "regression"
+    torch.manual_seed(seed)
+    n_out = _head(head, data.task, data.num_classes)
+    model = (model_fn or (lambda i, o: make_mlp(i, o, config.hidden, config.dropout)))(data.X_train.shape[1], n_out)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    Xtr, Xva, Xte = (torch.as_tensor(a) for a in (data.X_train, data.X_val, data.X_test))
+    ytr, yva = _targets(head, data.y_train), _targets(head, data.y_val)
+    y_val_np = np.asarray(data.y_val)
+
+    def forward(x: Tensor) -> Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp):
+            return model(x)
+
+    def validation_metric(out: Tensor) -> float:
+        if classification:
+            return float(classification_metrics(y_val_np, _probs(head, out))["balanced_accuracy"])
+        return -float(np.abs(_output(head, out).numpy() - y_val_np).mean())  # higher is better
+
+    train_losses: list[float] = []
+    val_losses: list[float] = []
+    val_metrics: list[float] = []
+    best_metric, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
+    stopped = False
+    n = len(Xtr)
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        total, count = 0.0, 0
+        opt.zero_grad(set_to_none=True)
+        batches = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
+        for b, idx in enumerate(batches, start=1):
+            loss = loss_fn(_output(head, forward(Xtr[idx])), ytr[idx])
+            (loss / config.accumulate).backward()
+            if b % config.accumulate == 0 or b == len(batches):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        train_losses.append(total / max(count, 1))
+        model.eval()
+        with torch.no_grad():
+            out = forward(Xva)
+            val_losses.append(float(loss_fn(_output(head, out), yva)))
+            metric = validation_metric(out)
+        val_metrics.append(metric if classification else -metric)
+        if on_epoch is not None:
+            on_epoch()
+        if metric > best_metric:
+            best_metric, best_epoch, best_state = metric, epoch, copy.deepcopy(model.state_dict())
+        elif config.patience and epoch - best_epoch >= config.patience:
+            stopped = True
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    with torch.no_grad():
+        out = forward(Xte)
+    if classification:
+        probs = _probs(head, out)
+        metrics = classification_metrics(np.asarray(data.y_test), probs)
+        counts = np.asarray(data.train_counts)
+        rare = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
+        metrics["minority_recall"] = metrics["per_class_recall"][rare]  # type: ignore[index]
+        predictions = probs.argmax(1)
+    else:
+        predictions = _output(head, out).numpy().astype(np.float64) * data.y_scale + data.y_center
+        metrics = regression_metrics(np.asarray(data.y_test), predictions)
+    return RunResult(loss_name, seed, train_losses, val_losses, val_metrics, best_epoch, stopped, metrics,
+                     time.perf_counter() - start, predictions)
