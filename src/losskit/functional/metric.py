@@ -103,6 +103,24 @@ def _check_angle(name: str, margin: object) -> float:
     return float(margin)
 
 
+def _check_label_range(name: str, labels: Tensor, num_classes: int) -> None:
+    """Value check: class indices in ``[0, num_classes)`` (one per centre)."""
+    if labels.numel() == 0:
+        return
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo >= 0 and hi < num_classes:
+        return
+    fix = (
+        "labels look 1-based: use labels - 1"
+        if lo >= 1 and hi == num_classes
+        else "check the labels, or give the loss one centre per class (num_classes)"
+    )
+    raise V.LossValueError(
+        f"{name}: labels must be class indices in [0, {num_classes}) ({num_classes} centres), but got "
+        f"{lo if lo < 0 else hi} (labels range [{lo}, {hi}]); {fix}"
+    )
+
+
 def _check_labelled(name: str, embeddings: Tensor, labels: Tensor, dims: tuple[int, ...] = (2,)) -> None:
     """Metadata checks of ``(embeddings, labels)`` and, when due, the value checks."""
     if V.enabled():
@@ -475,7 +493,7 @@ def _margin_softmax(
     if V.values_due(name, embeddings, labels, centres):
         V.check_finite(name, "embeddings", embeddings)
         V.check_finite(name, "centres", centres)
-        V.check_class_range(name, labels, centres.shape[0], None)
+        _check_label_range(name, labels, centres.shape[0])
     index = labels.long()
     cos = (F.normalize(embeddings, dim=1) @ F.normalize(centres, dim=1).transpose(0, 1)).clamp(-1.0, 1.0)
     target = target_fn(cos.gather(1, index[:, None]))
