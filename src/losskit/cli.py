@@ -14,6 +14,10 @@ from collections.abc import Sequence
 
 # one line per subcommand module, in the order of `losskit --help`
 SUBCOMMAND_MODULES = [
+    "losskit.lab.compare_cli",
+    "losskit.advisor",
+    "losskit.doctor",
+    "losskit.lab.shapes",
     "losskit.catalog_cli",
     "losskit.demo",
     "losskit.bench.guard",
