@@ -554,10 +554,16 @@ def _plan(task: str, stats: TargetStats, noisy_labels: bool) -> list[tuple[str, 
     return plan
 
 
+def _float_literal(v: float) -> str:
+    """4 significant digits that still read as a float (``9.0``, not ``9``: a float tensor, not an int one)."""
+    text = f"{v:.4g}"
+    return text if any(c in text for c in ".eni") else text + ".0"
+
+
 def _render(value: object) -> str:
     if isinstance(value, Tensor):
         vals = value.detach().cpu().reshape(-1).tolist()
-        return "torch.tensor([" + ", ".join(f"{v:.4g}" for v in vals) + "])"
+        return "torch.tensor([" + ", ".join(_float_literal(v) for v in vals) + "])"
     if isinstance(value, float):
         return f"{value:.4g}"
     return repr(value)
@@ -748,7 +754,7 @@ def _main(args: argparse.Namespace) -> int:
 
     data = load_builtin(args.dataset) if args.dataset else load_csv(args.csv, args.target)
     targets = data.y if data.task != "regression" or args.task else data.y.astype(np.float64)
-    rec = recommend(targets, task=args.task or data.task, noisy_labels=args.noisy_labels)
+    rec = recommend(targets, task=args.task, noisy_labels=args.noisy_labels)
     if args.json:
         print(json.dumps({"data": data.name, **rec.to_dict()}, indent=2))
         return 0

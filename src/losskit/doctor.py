@@ -8,8 +8,8 @@ verdict                   rule (``w`` = the last ``max(3, n // 5)`` epochs)
 ========================= ==========================================================================================
 ``"nan"``                 a NaN or infinite loss anywhere
 ``"diverging"``           the training loss ends (mean of ``w``) above its start and above twice its minimum
-``"unstable"``            spikes: an epoch whose training loss jumps by more than 30% over the previous one, at least
-                          twice, or once by more than 2x (positive losses; otherwise by range-relative jumps)
+``"unstable"``            spikes: an epoch whose training loss jumps by more than 30% over the previous one (and by
+                          at least 5% of the curve's range), at least twice, or once by more than 2x
 ``"overfitting"``         the validation loss bottoms out at epoch ``k`` with at least 3 epochs after it, then ends at
                           least 5% (of its range and of its level) above that minimum while the training loss kept going
                           down: overfitting from epoch ``k``
@@ -49,6 +49,8 @@ SPIKE_JUMP = 1.3
 """An epoch whose training loss exceeds the previous one by this factor is a spike."""
 BIG_SPIKE_JUMP = 2.0
 """One jump by this factor is enough for "unstable"."""
+SPIKE_SHARE = 0.05
+"""A spike must also rise by this share of the curve's range (max - min), so a converged loss's noise is not one."""
 OVERFIT_RISE = 0.05
 """The validation loss must end this share (of its range and of its level) above its minimum."""
 FLAT = 0.01
@@ -133,6 +135,8 @@ def _spikes(train: list[float], epochs: list[int]) -> tuple[list[int], float]:
     span = (max(train) - min(train)) or 1.0
     for i in range(1, len(train)):
         prev, cur = train[i - 1], train[i]
+        if (cur - prev) < SPIKE_SHARE * span:  # tiny wiggles of a converged loss are not spikes
+            continue
         jump = cur / prev if positive else 1.0 + (cur - prev) / span
         worst = max(worst, jump)
         if jump > SPIKE_JUMP:

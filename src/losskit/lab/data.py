@@ -208,7 +208,7 @@ def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | 
                 f"values, but got the text {bad[0]!r} on line {row}; fix or blank those cells (blanks are imputed)"
             )
         levels = sorted(set(present))
-        if len(levels) > 50 and len(levels) > 0.5 * len(present):
+        if len(levels) > 0.5 * len(present) and len(present) >= 20:
             notices.append(f"dropped column {col!r}: text with {len(levels)} distinct values (an identifier or free "
                            "text, not a category)")
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from .. import advisor
@@ -303,7 +305,8 @@ def compare(
         bar = tqdm(total=len(chosen) * seeds * epochs, file=sys.stderr, unit="epoch", desc="compare", leave=False)
     metric_names = REGRESSION_METRICS if data.task == "regression" else CLASSIFICATION_METRICS
     summaries: list[LossSummary] = []
-    try:
+    # the runs seed torch: fork_rng keeps the caller's generator as it was
+    with torch.random.fork_rng(devices=[]), contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
         for cand in chosen:
             runs = []
             entry = advisor.LOSS_MENU[cand.name]
@@ -317,9 +320,6 @@ def compare(
                     bar.update(epochs - (bar.n - before))  # early stopping skips the rest
                 runs.append(run)
             summaries.append(_summarise(cand.name, cand, runs, metric_names))
-    finally:
-        if bar is not None:
-            bar.close()
     metric = primary_metric(data.task)
     winner, verdict = _verdict(summaries, metric, seeds)
     cfg = {**asdict(config), "hidden": list(config.hidden), "seeds": seeds, "losses": [c.name for c in chosen],

@@ -1,0 +1,314 @@
+"""The lab: metrics against scikit-learn, the CSV loader's errors, the split and stress options, the CLI, and an
+end-to-end ``compare`` whose every output file is checked."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import losskit as lk
+from losskit.cli import build_parser, main
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+from losskit.lab import (
+    LabError,
+    MissingExtraError,
+    classification_metrics,
+    compare,
+    expected_calibration_error,
+    load_builtin,
+    load_csv,
+    prepare,
+    regression_metrics,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+needs_ce = pytest.mark.skipif(not hasattr(lk, "CrossEntropyLoss") or not hasattr(lk, "FocalLoss"),
+                              reason="lk.CrossEntropyLoss / lk.FocalLoss have not landed yet")
+
+
+# ------------------------------------------------------------------ metrics
+def test_classification_metrics_match_sklearn():
+    from sklearn import metrics as M
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=60)
+    y = rng.integers(0, 4, 60)
+    y[:3] = 3
+    pred = probs.argmax(1)
+    got = classification_metrics(y, probs)
+    assert got["accuracy"] == pytest.approx(M.accuracy_score(y, pred))
+    assert got["balanced_accuracy"] == pytest.approx(M.balanced_accuracy_score(y, pred))
+    assert got["macro_f1"] == pytest.approx(M.f1_score(y, pred, average="macro"))
+    assert got["per_class_recall"] == pytest.approx(list(M.recall_score(y, pred, average=None)))
+
+
+def test_ece_by_hand():
+    # two bins used: confidence 0.9 (2 rows, 1 correct) and 0.6 (2 rows, 2 correct)
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.6, 0.4]])
+    y = np.array([0, 1, 1, 0])
+    # by hand: 0.5 * |0.5 - 0.9| + 0.5 * |1.0 - 0.6| = 0.4
+    assert expected_calibration_error(y, probs) == pytest.approx(0.4)
+
+
+def test_regression_metrics_match_sklearn():
+    from sklearn import metrics as M
+
+    rng = np.random.default_rng(1)
+    y, p = rng.normal(size=40), rng.normal(size=40)
+    got = regression_metrics(y, p)
+    assert got["mae"] == pytest.approx(M.mean_absolute_error(y, p))
+    assert got["rmse"] == pytest.approx(np.sqrt(M.mean_squared_error(y, p)))
+    assert got["r2"] == pytest.approx(M.r2_score(y, p))
+
+
+# ------------------------------------------------------------------ CSV loader
+def _write(path, text: str):
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_numeric_categorical_and_missing(tmp_path):
+    rows = ["age,city,score,id,label"]
+    cities = ["paris", "rome", "oslo"]
+    for i in range(30):
+        age = "" if i == 3 else str(20 + i)
+        city = "" if i == 4 else cities[i % 3]
+        rows.append(f"{age},{city},{i * 0.5},row{i},{'yes' if i % 2 else 'no'}")
+    data = load_csv(_write(tmp_path / "t.csv", "\n".join(rows)), "label")
+    assert data.task == "binary" and data.class_names == ["no", "yes"]
+    assert data.feature_names[:1] == ["age"] and "city=paris" in data.feature_names
+    assert data.X.shape == (30, 1 + 3 + 1)
+    # by hand: the median of the 29 ages present (20..49 without 23) is 35.5... the middle of 29 values
+    ages = sorted(20 + i for i in range(30) if i != 3)
+    assert data.X[3, 0] == pytest.approx(ages[14])
+    notes = " ".join(data.notices)
+    assert "imputed 1 missing value(s) of numeric column 'age'" in notes
+    assert "categorical column 'city'" in notes and "dropped column 'id': text with 30 distinct values" in notes
+    assert data.y.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "match"),
+    [
+        ("a,b\n1,2\n3,4\n", "c", r"target must be a column of 't.csv', but got 'c'; columns are a, b"),
+        ("alpha,beta\n1,2\n3,4\n", "betta", r"got 'betta'; did you mean 'beta'"),
+        ("a,b\n1,0\n2,0\n3,0\n", "b", r"must hold at least two classes, but got one \('0'\)"),
+        ("a,b\n" + "".join(f"{i},{i % 2}\n" for i in range(20)).replace("\n7,1\n", "\nseven,1\n"), "b",
+         r"column 'a' must be numeric like 19 of its 20 values, but got the text 'seven' on line 9"),
+        ("a,b\n1,2\n3\n", "b", r"2 fields like the header, but got 1 on line 3"),
+        ("a,b\n", "b", r"header row and data rows, but got 1 row"),
+        ("b\n1\n2\n", "b", r"at least one usable feature column"),
+    ],
+)
+def test_csv_errors(tmp_path, text, target, match):
+    with pytest.raises(LabError, match=match):
+        load_csv(_write(tmp_path / "t.csv", text), target)
+
+
+def test_csv_missing_and_binary_files(tmp_path):
+    with pytest.raises(LabError, match=r"csv must be an existing file, but got .*nope.csv' \(no such file\)"):
+        load_csv(tmp_path / "nope.csv", "y")
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81garbage\x00\x9c")
+    with pytest.raises(LabError, match=r"UTF-8"):
+        load_csv(tmp_path / "bin.csv", "y")
+
+
+def test_too_few_rows_for_a_stratified_split(tmp_path):
+    text = "x,y\n" + "".join(f"{i},{'a' if i < 10 else 'b'}\n" for i in range(12))
+    data = load_csv(_write(tmp_path / "t.csv", text), "y")
+    with pytest.raises(LabError, match=r"at least 3 rows for a stratified .* but got 2 for class 'b'"):
+        prepare(data)
+
+
+# ------------------------------------------------------------------ split and stress
+def test_split_is_stratified_and_imbalance_spares_the_test_split():
+    data = load_builtin("digits")
+    plain = prepare(data, seed=0)
+    stressed = prepare(data, seed=0, imbalance=0.05)
+    assert len(plain.y_train) + len(plain.y_val) + len(plain.y_test) == data.num_rows
+    np.testing.assert_array_equal(plain.y_test, stressed.y_test)
+    counts = np.bincount(stressed.y_train, minlength=10)
+    full = np.bincount(plain.y_train, minlength=10)
+    assert counts.max() == full.max()  # the largest class keeps its rows
+    # by hand: the rarest class keeps about 5% of the largest
+    assert counts.min() == pytest.approx(0.05 * full.max(), abs=1.5)
+    shares = np.bincount(plain.y_test, minlength=10) / np.bincount(data.y, minlength=10)
+    assert shares.min() > 0.15 and shares.max() < 0.25
+
+
+def test_label_noise_and_outliers_touch_train_and_validation_only():
+    data = load_builtin("iris")
+    clean, noisy = prepare(data, seed=3), prepare(data, seed=3, label_noise=0.3)
+    np.testing.assert_array_equal(clean.y_test, noisy.y_test)
+    changed = float((clean.y_train != noisy.y_train).mean())
+    assert 0.1 < changed < 0.5
+    reg = load_builtin("diabetes")
+    a, b = prepare(reg, seed=0), prepare(reg, seed=0, outliers=0.1)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    moved = np.abs(a.y_train * a.y_scale + a.y_center - (b.y_train * b.y_scale + b.y_center)) > 1.0
+    assert 0.04 < moved.mean() < 0.2
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "match"),
+    [
+        ("diabetes", {"imbalance": 0.1}, r"imbalance must be a ratio in \(0, 1\] on a classification task"),
+        ("iris", {"outliers": 0.1}, r"outliers must be a share in \[0, 1\) on a regression task"),
+        ("diabetes", {"label_noise": 0.2}, r"label_noise must be a share .* got 0.2 on a regression task"),
+    ],
+)
+def test_stress_options_must_fit_the_task(name, kwargs, match):
+    with pytest.raises(LabError, match=match):
+        prepare(load_builtin(name), **kwargs)
+
+
+def test_unknown_dataset_and_loss_write_nothing(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(LabError, match=r"dataset must be one of .* got 'digit'; did you mean 'digits'"):
+        compare("digit", out=str(out), progress=False)
+    with pytest.raises(lk.LossOptionError, match=r"unknown name 'hubber'; did you mean 'huber'"):
+        compare("diabetes", losses="mse,hubber", out=str(out), progress=False)
+    assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_foreign_output_folder_is_refused(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(LabError, match=r"non-empty folder .*; choose another --out"):
+        compare("iris", losses="mse", out=str(tmp_path), progress=False)
+
+
+def test_missing_extra_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'losskit\[lab\]'"):
+        compare("diabetes", losses="mse", epochs=1, seeds=1, out=None, progress=True)
+
+
+# ------------------------------------------------------------------ end to end
+def _check_outputs(folder, result):
+    names = sorted(os.listdir(folder))
+    assert names == sorted(["results.json", "curves.csv", "curves.png", "metrics.png", "winner.png", "report.html"])
+    data = json.loads((folder / "results.json").read_text())
+    assert data["task"] == result.task and data["metric"] == result.metric
+    assert [x["name"] for x in data["losses"]] == [s.name for s in result.summaries]
+    for entry in data["losses"]:
+        assert len(entry["runs"]) == result.config["seeds"]
+        assert set(entry["mean"]) == set(result.metrics)
+        assert all(r["doctor"]["verdict"] for r in entry["runs"])
+    with open(folder / "curves.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected_rows = sum(len(r.train_losses) for s in result.summaries for r in s.runs)
+    assert len(rows) == expected_rows and all(np.isfinite(float(r["train_loss"])) for r in rows)
+    for png in ("curves.png", "metrics.png", "winner.png"):
+        assert (folder / png).read_bytes()[:8] == PNG
+    html = (folder / "report.html").read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(images) == 3 and all(base64.b64decode(i)[:8] == PNG for i in images)
+    assert result.verdict.split(":")[0] in html and "src='http" not in html
+    from losskit.doctor import read_curves
+
+    assert len(read_curves(folder / "curves.csv")) == len(result.summaries) * result.config["seeds"]
+
+
+@needs_ce
+def test_compare_end_to_end_classification(tmp_path):
+    out = tmp_path / "out"
+    result = compare("iris", losses="ce,focal", epochs=4, seeds=2, out=str(out), progress=False)
+    assert [s.name for s in result.summaries] == ["ce", "focal"]
+    assert result.metric == "balanced_accuracy"
+    for s in result.summaries:
+        vals = [r.metrics["balanced_accuracy"] for r in s.runs]
+        assert s.mean["balanced_accuracy"] == pytest.approx(np.mean(vals))
+        assert s.std["balanced_accuracy"] == pytest.approx(np.std(vals, ddof=1))
+    _check_outputs(out, result)
+    # a second run replaces the folder as a whole
+    compare("iris", losses="ce", epochs=2, seeds=1, out=str(out), progress=False)
+    assert json.loads((out / "results.json").read_text())["config"]["losses"] == ["ce"]
+    assert [p for p in os.listdir(tmp_path) if p != "out"] == []
+
+
+def test_compare_end_to_end_regression_with_outliers(tmp_path):
+    out = tmp_path / "reg"
+    result = compare("diabetes", losses="mse,huber", epochs=3, seeds=2, outliers=0.1, out=str(out),
+                     progress=False, amp=True, accumulate=2)
+    assert result.metric == "mae" and result.task == "regression"
+    assert all(np.isfinite(s.mean["mae"]) for s in result.summaries)
+    assert "winner" in result.verdict or "no clear winner" in result.verdict
+    _check_outputs(out, result)
+
+
+def test_winner_needs_a_lead_beyond_the_spread():
+    from losskit.lab.runner import LossSummary, _verdict
+
+    def s(name, mean, std):
+        return LossSummary(name, "X", {}, [], "", False, {"mae": mean}, {"mae": std}, [], [])
+
+    assert _verdict([s("a", 1.0, 0.1), s("b", 1.5, 0.1)], "mae", 3)[0] == "a"
+    winner, text = _verdict([s("a", 1.0, 0.3), s("b", 1.2, 0.1)], "mae", 3)
+    assert winner is None and "within the seed-to-seed spread (0.3)" in text
+    winner, text = _verdict([s("a", 1.0, 0.0), s("b", 1.5, 0.0)], "mae", 1)
+    assert winner is None and "one seed" in text
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_every_option_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name in ("compare", "recommend", "doctor", "plot-shapes"):
+        for action in sub.choices[name]._actions:
+            assert action.help, f"{name} {action.option_strings} has no help"
+
+
+def test_cli_bad_input_exit_code_2(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["compare", "--csv", str(tmp_path / "none.csv"), "--target", "y", "--out", str(out)]) == 2
+    assert main(["compare", "--dataset", "iris", "--losses", "focall", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "did you mean 'focal'" in err
+    assert not out.exists()
+
+
+def test_cli_compare_recommend_and_shapes(tmp_path, capsys):
+    out = tmp_path / "o"
+    code = main(["compare", "--dataset", "diabetes", "--losses", "mse,l1", "--epochs", "2", "--seeds", "1",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0 and (out / "report.html").is_file()
+    printed = capsys.readouterr().out
+    assert "mae ↓" in printed and "one seed" in printed
+    assert main(["recommend", "--dataset", "diabetes"]) == 0
+    assert "loss_fn = lk.MSELoss()" in capsys.readouterr().out
+    png = tmp_path / "shapes.png"
+    assert main(["plot-shapes", "--losses", "mse,l1,huber,smooth-l1", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == PNG
+
+
+def test_plot_shapes_curves_by_hand():
+    from losskit.lab.shapes import loss_curve
+
+    x = np.array([-2.0, -0.5, 0.5, 2.0])
+    values, grad = loss_curve("huber", x)  # delta = 1.345 for unit-scale targets
+    d = 1.345
+    expected = np.where(np.abs(x) < d, 0.5 * x**2, d * (np.abs(x) - 0.5 * d))  # by hand: Huber (1964)
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    np.testing.assert_allclose(grad, np.clip(x, -d, d), rtol=1e-12)
+    values, grad = loss_curve("mse", x)
+    np.testing.assert_allclose(grad, 2 * x)
+
+
+def test_compare_leaves_the_global_torch_generator_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    compare("diabetes", losses="mse", epochs=1, seeds=1, out=None, progress=False)
+    torch.testing.assert_close(torch.rand(3), expected)
