@@ -142,6 +142,15 @@ def test_mean_over_nothing_compiles_without_graph_break():
     _zero_with_zero_grad(fn(x, torch.full((4,), -100), torch.rand(3), label_smoothing=0.1), x)
 
 
+def test_probability_target_mean_compiles_without_graph_break():
+    x, p = torch.randn(2, 4, 3), torch.randn(2, 4, 3).softmax(1)
+    for fn in (LF.cross_entropy, LF.linear_cross_entropy):
+        torch._dynamo.reset()
+        args = (x, p) if fn is LF.cross_entropy else (x[:, :, 0], torch.randn(4, 4), p[:, :, 0])
+        compiled = torch.compile(fn, backend="eager", fullgraph=True)
+        torch.testing.assert_close(compiled(*args, label_smoothing=0.1), fn(*args, label_smoothing=0.1))
+
+
 # --------------------------------------------------------------------------------------------
 # losskit's mean (torch's sum / our denominator) is torch's mean in every option combination
 # --------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def _mean_denominator(
     Class probabilities: the number of predictions (every element of the batch and K dims), as in torch.
     """
     if probabilities:
-        return math.prod(size for dim, size in enumerate(target.shape) if dim != class_dim)
+        return math.prod(target.shape[:class_dim]) * math.prod(target.shape[class_dim + 1 :])
     keep = target != ignore_index
     if weight is None:
         return keep.sum()
@@ -649,7 +649,7 @@ def linear_cross_entropy(
     linear_bias: Tensor | None = None,
     weight: Tensor | None = None,
     reduction: str = "mean",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     options: LinearCrossEntropyOptions | None = None,
 ) -> Tensor:
@@ -658,7 +658,8 @@ def linear_cross_entropy(
     Equal to ``cross_entropy(F.linear(input, linear_weight, linear_bias), target, ...)`` (with the logits
     reshaped to ``(N, C, d1, ..., dK)`` for a K-dimensional ``linear_weight``), including losskit's mean
     (0 over nothing). With ``options`` (a ``torch.nn.LinearCrossEntropyOptions``), torch 2.13 computes it in
-    chunks without building the full logits, which saves memory for large vocabularies.
+    chunks without building the full logits, which saves memory for large vocabularies; torch's chunked op
+    is opaque to :func:`torch.compile` (a graph break, so ``fullgraph=True`` fails there).
 
     Differences from torch 2.13: ``ignore_index`` defaults to -100 as in :func:`cross_entropy` (torch's default
     ``None`` means the same for class indices; ``None`` is accepted), and, as in :func:`cross_entropy`, it is

@@ -17,12 +17,18 @@ if TYPE_CHECKING:
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "LinearCrossEntropyLoss", "NLLLoss"]
 
 
+def _check_floating_option(owner: str, arg: str, t: Tensor | None) -> None:
+    """A tensor option of a constructor (weights) is a floating tensor; its shape is checked at the call."""
+    if t is not None:
+        V.check_tensor(owner, arg, t)
+        V.check_floating(owner, arg, t, role="weights")
+
+
 def _check_class_weight(owner: str, weight: Tensor | None) -> None:
     """Class weights given to a constructor: a floating 1-D tensor (its length is checked against the input)."""
     if weight is None:
         return
-    V.check_tensor(owner, "weight", weight)
-    V.check_floating(owner, "weight", weight, role="weights")
+    _check_floating_option(owner, "weight", weight)
     if weight.dim() != 1:
         raise V.LossShapeError(
             f"{owner}: weight must be a 1-D tensor of one weight per class, but got shape {V.shape_str(weight)}; "
@@ -112,6 +118,7 @@ class BCELoss(Loss):
     def __init__(self, weight: Tensor | None = None, *, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction=reduction)
         self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
+        _check_floating_option(type(self).__name__, "weight", weight)
         self._buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -147,6 +154,8 @@ class BCEWithLogitsLoss(Loss):
     ) -> None:
         super().__init__(reduction=reduction)
         self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
+        _check_floating_option(type(self).__name__, "weight", weight)
+        _check_floating_option(type(self).__name__, "pos_weight", pos_weight)
         self._buffer("weight", weight)
         self._buffer("pos_weight", pos_weight)
 
