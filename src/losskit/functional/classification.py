@@ -87,8 +87,8 @@ def _check_no_ignore_with_probabilities(name: str, ignore_index: int) -> None:
     if ignore_index >= 0:
         raise V.LossOptionError(
             f"{name}: ignore_index applies to class-index targets only, but got ignore_index={ignore_index} "
-            "with a target of class probabilities; drop ignore_index, or give the rows to skip zero weight "
-            "with reduction='none'"
+            "with a target of class probabilities; drop ignore_index (to skip rows of probabilities, use "
+            "reduction='none' and mask the result)"
         )
 
 

@@ -37,8 +37,7 @@ def _check_class_weight(owner: str, weight: Tensor | None) -> None:
 
 
 class CrossEntropyLoss(Loss):
-    """Cross-entropy of logits against class indices or class probabilities; see
-    :func:`losskit.functional.cross_entropy`.
+    """Cross-entropy of logits against class indices or probabilities; see :func:`losskit.functional.cross_entropy`.
 
     Example:
         >>> import torch, losskit as lk
@@ -103,8 +102,7 @@ class NLLLoss(Loss):
 
 
 class BCELoss(Loss):
-    """Binary cross-entropy of probabilities against 0/1 or soft targets; see
-    :func:`losskit.functional.binary_cross_entropy`.
+    """Binary cross-entropy of probabilities and 0/1 targets; see :func:`losskit.functional.binary_cross_entropy`.
 
     Example:
         >>> import torch, losskit as lk
@@ -131,8 +129,7 @@ class BCELoss(Loss):
 
 
 class BCEWithLogitsLoss(Loss):
-    """Binary cross-entropy on logits, with an optional ``pos_weight`` per class; see
-    :func:`losskit.functional.binary_cross_entropy_with_logits`.
+    """Binary cross-entropy on logits; see :func:`losskit.functional.binary_cross_entropy_with_logits`.
 
     Example:
         >>> import torch, losskit as lk
@@ -170,8 +167,9 @@ class BCEWithLogitsLoss(Loss):
 
 
 class LinearCrossEntropyLoss(Loss):
-    """A linear classifier head and its cross-entropy in one Module that owns the head's weight; see
-    :func:`losskit.functional.linear_cross_entropy`.
+    """A linear classifier head and its cross-entropy in one; see :func:`losskit.functional.linear_cross_entropy`.
+
+    The Module owns the head's weight (and bias).
 
     Mirrors ``torch.nn.LinearCrossEntropyLoss`` of torch 2.13: the head is ``self.linear``, an
     ``nn.Linear(in_features, num_classes * prod(out_features), bias=bias)`` initialised as ``nn.Linear`` does,
