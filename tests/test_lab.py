@@ -261,6 +261,21 @@ def test_winner_needs_a_lead_beyond_the_spread():
     assert winner is None and "one seed" in text
 
 
+def test_each_loss_against_the_baseline():
+    from losskit.lab.runner import LossSummary, _versus_baseline
+
+    def s(name, ba, rec, std, baseline=False):
+        mean = {"balanced_accuracy": ba, "minority_recall": rec}
+        spread = {"balanced_accuracy": std, "minority_recall": std}
+        return LossSummary(name, "X", {}, [], "", baseline, mean, spread, [], [])
+
+    lines = _versus_baseline([s("w", 0.90, 0.50, 0.01), s("f", 0.875, 0.30, 0.02), s("ce", 0.87, 0.31, 0.01, True)],
+                             "balanced_accuracy", 3)
+    assert lines[0] == ("w vs ce: balanced accuracy +0.03 (spread 0.01: better beyond the spread); "
+                        "minority recall +0.19 (spread 0.01: better beyond the spread)")
+    assert "within the spread" in lines[1] and len(lines) == 2
+
+
 # ------------------------------------------------------------------ CLI
 def test_cli_every_option_has_help():
     parser = build_parser()

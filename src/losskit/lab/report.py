@@ -152,6 +152,7 @@ def _html(result: CompareResult, images: dict[str, bytes]) -> str:
                                                         "Best loss on the test split"))
     )
     lis = "".join(f"<li>{e(n)}</li>" for n in result.notices)
+    vs = "".join(f"<li>{e(n)}</li>" for n in result.versus_baseline)
     adv = "".join(f"<li>{e(a)}</li>" for a in result.advice)
     cfg = e(json.dumps(result.config))
     return f"""<!DOCTYPE html>
@@ -165,6 +166,7 @@ padding:.6em;background:#f4f4f4;border-left:4px solid #4a7}}</style></head><body
 {len(result.summaries)} losses × {result.config['seeds']} seed(s); primary metric: test
 {e(result.metric.replace('_', ' '))}; {result.seconds:.1f} s.</p>
 <p class="verdict">{e(result.verdict)}</p>
+<ul>{vs}</ul>
 <h2>Results on the test split (mean ± std over seeds)</h2>
 <table><tr><th>loss</th>{head}</tr>{''.join(rows)}</table>
 {recall}

@@ -81,6 +81,8 @@ class CompareResult:
     out_dir: str | None
     seconds: float
     train_counts: list[int] | None = None
+    versus_baseline: list[str] = field(default_factory=list)
+    """Each loss against the plain baseline on the primary metric (and minority recall), with the spread."""
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -102,7 +104,7 @@ class CompareResult:
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines) + "\n" + self.verdict
+        return "\n".join([*lines, *self.versus_baseline, self.verdict])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``results.json``)."""
@@ -110,7 +112,7 @@ class CompareResult:
             "dataset": self.dataset, "task": self.task, "rows": self.num_rows, "features": self.num_features,
             "class_names": self.class_names, "train_class_counts": self.train_counts, "notices": self.notices,
             "config": self.config, "metric": self.metric, "winner": self.winner, "verdict": self.verdict,
-            "advice": self.advice, "seconds": round(self.seconds, 2),
+            "advice": self.advice, "versus_baseline": self.versus_baseline, "seconds": round(self.seconds, 2),
             "losses": [
                 {
                     "name": s.name, "loss": s.loss, "options": {k: advisor._jsonable(v) for k, v in s.options.items()},
@@ -146,6 +148,30 @@ def _verdict(summaries: list[LossSummary], metric: str, seeds: int) -> tuple[str
                            f"({second.cell(metric)}) by {lead:.3g}, more than the seed-to-seed spread ({spread:.3g})")
     return None, (f"no clear winner: {best.name} leads {second.name} on {what} by {lead:.3g}, which is within the "
                   f"seed-to-seed spread ({spread:.3g}) over {seeds} seeds")
+
+
+def _versus_baseline(summaries: list[LossSummary], metric: str, seeds: int) -> list[str]:
+    base = next((s for s in summaries if s.baseline), None)
+    if base is None:
+        return []
+    metrics = [metric] + (["minority_recall"] if metric == "balanced_accuracy" else [])
+    lines = []
+    for s in summaries:
+        if s is base:
+            continue
+        parts = []
+        for m in metrics:
+            gain = (s.mean[m] - base.mean[m]) * (1 if HIGHER_IS_BETTER[m] else -1)
+            spread = max(s.std[m], base.std[m])
+            if seeds < 2:
+                word = "one seed, no spread to judge by"
+            elif abs(gain) <= spread:
+                word = "within the spread"
+            else:
+                word = "better beyond the spread" if gain > 0 else "worse beyond the spread"
+            parts.append(f"{m.replace('_', ' ')} {s.mean[m] - base.mean[m]:+.3g} (spread {spread:.2g}: {word})")
+        lines.append(f"{s.name} vs {base.name}: " + "; ".join(parts))
+    return lines
 
 
 def _summarise(name: str, cand: advisor.Candidate, runs: list[RunResult], metrics: Sequence[str]) -> LossSummary:
@@ -328,7 +354,7 @@ def compare(
     result = CompareResult(
         data.name, data.task, data.num_rows, int(data.X.shape[1]), data.class_names,
         [*data.notices, *prepared.notices], cfg, metric, summaries, winner, verdict, advice, out_dir,
-        0.0, prepared.train_counts,
+        0.0, prepared.train_counts, _versus_baseline(summaries, metric, seeds),
     )
     result.seconds = time.perf_counter() - started
     if out_dir is not None:
