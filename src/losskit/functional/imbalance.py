@@ -71,6 +71,11 @@ def _check_class_input(
     name: str, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, **vectors: Tensor | None
 ) -> None:
     """The guard of the softmax losses: class-index targets as ``cross_entropy``, per-class vectors."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise V.LossTypeError(
+            f"{name}: ignore_index must be an int, but got {ignore_index!r}; pass the target value to skip, "
+            "e.g. ignore_index=-100 (the default)"
+        )
     if V.enabled():
         V.check_tensor(name, "input", input)
         V.check_tensor(name, "target", target)
@@ -83,9 +88,13 @@ def _check_class_input(
         V.check_class_target(name, input, target)
         num_classes = input.shape[_class_dim(input)]
         V.check_same_device(name, input=input, target=target, weight=weight, **vectors)
-        V.check_vector(name, "weight", weight, num_classes)
-        for arg, vector in vectors.items():
+        for arg, vector in {"weight": weight, **vectors}.items():
             V.check_vector(name, arg, vector, num_classes)
+            if vector is not None and vector.dtype != input.dtype:
+                raise V.LossTypeError(
+                    f"{name}: {arg} must have the dtype of input ({input.dtype}), but got {vector.dtype}; "
+                    f"use {arg}.to(input.dtype)"
+                )
     if V.values_due(name, input, target, weight, *vectors.values()):
         V.check_finite(name, "input", input)
         V.check_class_range(name, target, input.shape[_class_dim(input)], ignore_index)
@@ -263,7 +272,7 @@ def focal_loss(
     Args:
         input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``, floating dtype.
         target: class indices, ``()``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
-        weight: optional class weights ``(C,)``, as in ``cross_entropy`` (default ``None``).
+        weight: optional class weights ``(C,)`` of the input's dtype, as in ``cross_entropy`` (default ``None``).
         gamma: the focusing parameter, >= 0 (default 2.0; 0 gives cross-entropy).
         alpha: ``None`` (default: no factor), a float (one factor for every class, the reading of Keras'
             ``CategoricalFocalCrossentropy`` and of most tutorials; it scales the loss) or a ``(C,)`` tensor of
@@ -278,7 +287,7 @@ def focal_loss(
 
     Raises:
         LossShapeError: ``(N, 1)`` or one-hot targets, ``weight``/``alpha`` not of length ``C``.
-        LossTypeError: float or bool class indices, integer ``input``.
+        LossTypeError: float or bool class indices, integer ``input``, ``weight``/``alpha`` of another dtype.
         LossValueError: class indices outside ``[0, C)`` (value check), negative ``weight`` or ``alpha``.
         LossOptionError: ``gamma < 0``, ``label_smoothing`` outside ``[0, 1]``, a negative float ``alpha``.
         NonFiniteError: NaN or Inf in ``input`` (value check).

@@ -451,6 +451,10 @@ def msle_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, re
         LossValueError: a negative value in ``input`` or ``target`` (value check).
         LossShapeError, LossTypeError, NonFiniteError: as :func:`mse_loss`.
 
+    References:
+        No single paper: the squared form of the RMSLE metric of forecasting competitions, as in scikit-learn's
+        ``mean_squared_log_error`` and Keras' ``MeanSquaredLogarithmicError``.
+
     Example:
         >>> import torch, losskit.functional as LF
         >>> print(round(float(LF.msle_loss(torch.tensor([3.0, 5.0]), torch.tensor([1.0, 5.0]))), 4))
@@ -487,6 +491,10 @@ def mape_loss(
     Raises:
         LossOptionError: ``eps <= 0``.
         LossShapeError, LossTypeError, NonFiniteError: as :func:`mse_loss`.
+
+    References:
+        de Myttenaere, A., Golden, B., Le Grand, B., Rossi, F. "Mean Absolute Percentage Error for regression
+        models", 2016.
 
     Example:
         >>> import torch, losskit.functional as LF
