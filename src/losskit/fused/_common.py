@@ -1,0 +1,108 @@
+"""Shared machinery of the fused losses: chunk sizes, accumulation dtypes, the backward scaling step.
+
+Every fused loss here follows one pattern (the one of Liger-Kernel's cross-entropy, written for CPU with
+plain torch ops): the forward pass sweeps the data once, a chunk of rows (or elements) at a time, and
+writes the gradient of the loss into one preallocated buffer while the chunk is still in cache; the
+backward pass only multiplies that saved gradient by ``grad_output``. No full-size temporary is allocated
+besides the gradient itself, which autograd hands to the caller as ``.grad``.
+
+The backward step (:func:`scale_saved`) avoids the last copy where it can:
+
+* ``grad_output`` is the scalar 1 (the usual ``loss.backward()``): the saved buffer is returned as is;
+* the graph is being freed (no ``retain_graph``): the buffer is scaled in place and returned, so autograd
+  can hand it over as ``.grad`` without a copy;
+* ``retain_graph=True`` (or an unknown engine state): a scaled copy is returned and the saved buffer stays
+  intact for the next backward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .. import _validation as V
+
+__all__ = [
+    "CHUNK_BYTES",
+    "MIN_NUMEL",
+    "acc_dtype",
+    "compiling",
+    "keep_graph",
+    "rows_per_chunk",
+    "scale_saved",
+    "unsupported",
+]
+
+CHUNK_BYTES = 4 << 20
+"""Target size of one chunk of input (in the accumulation dtype): big enough that the per-op overhead of torch
+is small, small enough that a chunk and its gradient stay in the L2/L3 caches of a CPU."""
+
+MIN_NUMEL = 1 << 16
+"""Below this many input elements the fixed cost of the chunk loop (tens of microseconds) outweighs what it
+saves; the ``supports_*`` predicates then send the call to the reference path."""
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the math runs in: float32 for float16/bfloat16 inputs, the input's own dtype otherwise."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def compiling() -> bool:
+    """Whether :func:`torch.compile` is tracing (the fused functions then trace their plain formula)."""
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
+
+
+def rows_per_chunk(row_elems: int, dtype: torch.dtype, chunk_bytes: int | None = None) -> int:
+    """How many rows of ``row_elems`` elements make one chunk of about ``chunk_bytes`` bytes (default
+    :data:`CHUNK_BYTES`), at least 1."""
+    size = torch.empty((), dtype=acc_dtype(dtype)).element_size()
+    return max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, row_elems * size))
+
+
+def keep_graph() -> bool:
+    """Whether the backward pass now running keeps the graph (``retain_graph=True``).
+
+    Reads the autograd engine's flag; if this torch does not expose it, answers ``True`` (the safe answer:
+    the saved gradient is then never modified).
+    """
+    getter = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    if getter is None:
+        return True
+    try:
+        return bool(getter())
+    except RuntimeError:
+        return True
+
+
+def _is_one(grad_output: Tensor) -> bool:
+    """``grad_output`` is the scalar 1 (checked only on CPU, where reading it costs no device sync)."""
+    return grad_output.numel() == 1 and grad_output.device.type == "cpu" and bool(grad_output.item() == 1.0)
+
+
+def scale_saved(saved: Tensor, grad_output: Tensor, view_shape: tuple[int, ...] | None = None) -> Tensor:
+    """``saved * grad_output``, reusing ``saved`` whenever that is safe (see the module docstring).
+
+    Args:
+        saved: the gradient computed in the forward pass, for ``grad_output == 1``.
+        grad_output: the incoming gradient: a scalar, or one value per row for ``reduction="none"``.
+        view_shape: the shape that makes ``grad_output`` broadcast against ``saved`` (per-row scaling).
+    """
+    if view_shape is not None:
+        grad_output = grad_output.reshape(view_shape)
+    if grad_output.dtype != saved.dtype:
+        grad_output = grad_output.to(saved.dtype)
+    if compiling():
+        return saved * grad_output
+    if view_shape is None and _is_one(grad_output):
+        return saved
+    if keep_graph():
+        return saved * grad_output
+    return saved.mul_(grad_output)
+
+
+def unsupported(name: str, reason: str, fallback: str) -> V.LossOptionError:
+    """The error a fused function raises for a call its fast path does not cover."""
+    return V.LossOptionError(f"{name}: {reason}; call {fallback} for this case (it takes every option)")

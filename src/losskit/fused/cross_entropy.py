@@ -1,0 +1,334 @@
+r"""Fused cross-entropy on class indices: the gradient is computed in the forward pass, one chunk of rows at a time.
+
+:func:`fused_cross_entropy` gives the numbers of :func:`losskit.functional.cross_entropy` (torch's, except that a
+mean over nothing is 0) for class-index targets, in one sweep over the logits:
+
+for each chunk of rows: the row maximum, the softmax written straight into the gradient buffer, the
+log-sum-exp recovered from the largest probability (:math:`\mathrm{lse} = m - \log \max_c p_c`, exact and free of
+underflow), then the softmax scaled in place into the gradient of the loss. With ``inplace=True`` the gradient
+overwrites the logits themselves (their values are lost: an explicit opt-in); the backward pass only multiplies
+the saved gradient by ``grad_output`` (:mod:`losskit.fused._common`).
+
+With per-class weights :math:`w`, smoothing :math:`\varepsilon` over :math:`C` classes, target :math:`y_i` and
+:math:`W = \sum_c w_c` (:math:`W = C`, :math:`w = 1` without weights), row :math:`i` contributes
+
+.. math::
+    \ell_i = (1 - \varepsilon)\, w_{y_i} (\mathrm{lse}_i - x_{i y_i})
+             + \frac{\varepsilon}{C} \Big(W \mathrm{lse}_i - \sum_c w_c x_{ic}\Big), \qquad
+    \frac{\partial \ell_i}{\partial x_{ic}} = a_i\, p_{ic} - (1 - \varepsilon) w_{y_i} [c = y_i]
+             - \frac{\varepsilon}{C} w_c,
+
+with :math:`a_i = (1 - \varepsilon) w_{y_i} + \varepsilon W / C`; ignored rows contribute 0. ``"mean"`` divides
+the sum by :math:`\sum_i w_{y_i}` over the rows that are not ignored (torch's rule, also with smoothing), and is 0
+when that is 0. Float16/bfloat16 logits are computed in float32 chunk by chunk; the gradient is stored in the
+logits' dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import _validation as V
+from .._reduction import safe_divide
+from . import _common as C
+
+__all__ = ["fused_cross_entropy", "supports_cross_entropy"]
+
+_NAME = "fused_cross_entropy"
+_FALLBACK = "losskit.functional.cross_entropy"
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_INDEX = (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8)
+
+
+def _why_not(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    reduction: str,
+    inplace: bool,
+) -> str | None:
+    """Why the fused path does not take this call (``None`` when it does). Reads metadata only."""
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        return f"input and target must be tensors, but got {type(input).__name__} and {type(target).__name__}"
+    if input.dtype not in _FLOATS:
+        return f"input must be float16, bfloat16, float32 or float64 logits, but got dtype {input.dtype}"
+    if target.dtype not in _INDEX:
+        return f"target must hold class indices (an integer dtype), but got dtype {target.dtype}"
+    if input.dim() == 0:
+        return "input must have a class dimension, but got a 0-dim tensor"
+    expected = () if input.dim() == 1 else (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != expected:
+        return (
+            f"target must have shape {V.shape_str(expected)} for input {V.shape_str(input)}, "
+            f"but got {V.shape_str(target)}"
+        )
+    if not input.is_contiguous():
+        return f"input must be contiguous, but got strides {tuple(input.stride())}"
+    if input.device.type != "cpu" or target.device != input.device:
+        return f"input and target must be CPU tensors, but got {input.device} and {target.device}"
+    classes = input.shape[1] if input.dim() > 1 else input.shape[0]
+    if weight is not None:
+        if not isinstance(weight, Tensor) or weight.shape != (classes,) or not weight.is_floating_point():
+            got = V.shape_str(weight) if isinstance(weight, Tensor) else type(weight).__name__
+            return f"weight must be None or a float tensor of shape ({classes},), but got {got}"
+        if weight.device != input.device or weight.requires_grad:
+            return "weight must be a CPU tensor that does not require grad, but got one that does or lives elsewhere"
+    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
+        return f"ignore_index must be an int, but got {ignore_index!r}"
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+        return f"label_smoothing must be a float in [0, 1], but got {label_smoothing!r}"
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        return f"label_smoothing must be a float in [0, 1], but got {label_smoothing!r}"
+    if reduction not in V.REDUCTIONS:
+        return f"reduction must be one of 'none', 'mean', 'sum', but got {reduction!r}"
+    if inplace and input.requires_grad and input.is_leaf:
+        return (
+            "inplace=True needs input computed by the graph (the logits of a layer), but got a leaf tensor, "
+            "whose .grad would share its memory"
+        )
+    return None
+
+
+def supports_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    inplace: bool = False,
+    min_numel: int = C.MIN_NUMEL,
+) -> bool:
+    """Whether :func:`fused_cross_entropy` takes this call and is worth it (the dispatch predicate).
+
+    True for class-index targets of logits :math:`(C,)`, :math:`(N, C)` or :math:`(N, C, d_1, ...)` that are
+    contiguous CPU tensors of a floating dtype, a ``(C,)`` weight that needs no gradient, any ``ignore_index``,
+    ``label_smoothing`` and ``reduction``, at least ``min_numel`` logits, and no :func:`torch.compile` tracing.
+    Probability targets go to the reference path. Reads no tensor values.
+    """
+    if C.compiling() or not isinstance(input, Tensor) or input.numel() < min_numel:
+        return False
+    return _why_not(input, target, weight, ignore_index, label_smoothing, reduction, inplace) is None
+
+
+# --------------------------------------------------------------------------------------------
+# the sweep
+# --------------------------------------------------------------------------------------------
+def _chunks(n: int, classes: int, m: int, dtype: torch.dtype):
+    """Slices ``(rows, positions)`` covering an ``(n, classes, m)`` tensor by chunks of about CHUNK_BYTES."""
+    if m == 1:
+        step = C.rows_per_chunk(classes, dtype)
+        for r0 in range(0, n, step):
+            yield slice(r0, min(r0 + step, n)), None
+        return
+    per_row = C.rows_per_chunk(classes * m, dtype)
+    if per_row > 1 or C.rows_per_chunk(classes, dtype) >= m:
+        for r0 in range(0, n, per_row):
+            yield slice(r0, min(r0 + per_row, n)), slice(0, m)
+        return
+    step = C.rows_per_chunk(classes, dtype)
+    for r0 in range(n):
+        for m0 in range(0, m, step):
+            yield slice(r0, r0 + 1), slice(m0, min(m0 + step, m))
+
+
+def _sweep(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    eps: float,
+    reduction: str,
+    want_grad: bool,
+    inplace: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The loss (reduced as asked) and, if ``want_grad``, the gradient of the loss w.r.t. ``input``."""
+    dtype = input.dtype
+    acc = C.acc_dtype(dtype)
+    unbatched = input.dim() == 1
+    classes = input.shape[0] if unbatched else input.shape[1]
+    n = 1 if unbatched else input.shape[0]
+    m = math.prod(input.shape[2:]) if input.dim() > 2 else 1
+    # (n, classes) or (n, classes, m) views; per-position tensors are (n,) or (n, m)
+    x = input.view(n, classes) if m == 1 else input.view(n, classes, m)
+    t = target.reshape(n) if m == 1 else target.reshape(n, m)
+    wshape = (1, classes) if m == 1 else (1, classes, 1)
+
+    valid = t != ignore_index
+    valid_f = valid.to(acc)
+    t_safe = torch.where(valid, t, torch.zeros_like(t)).long()
+    w = None if weight is None else weight.to(acc)
+    w_y = valid_f if w is None else w[t_safe] * valid_f
+    denominator = w_y.sum()
+    x_y = x.gather(1, t_safe.unsqueeze(1)).squeeze(1).to(acc)
+    w_total = float(classes) if w is None else w.sum()
+    smooth = eps / classes
+    if reduction == "mean":
+        scale = safe_divide(torch.ones((), dtype=acc), denominator)
+    else:
+        scale = torch.ones((), dtype=acc)
+
+    row_max = torch.empty(t.shape, dtype=acc)
+    p_max = torch.empty(t.shape, dtype=acc)
+    x_w = torch.empty(t.shape, dtype=acc) if eps > 0 else None
+    grad = None
+    if want_grad:
+        coef = ((1 - eps) * w_y + smooth * w_total * valid_f) * scale
+        at_target = -(1 - eps) * w_y * scale
+        smooth_row = smooth * valid_f * scale if eps > 0 else None
+        grad = input if inplace else torch.empty_like(input)
+        g = grad.view(x.shape)
+    w_view = None if w is None else w.view(wshape)
+    scratch = None
+    if m == 1 and (acc != dtype or not want_grad):
+        scratch = torch.empty((min(n, C.rows_per_chunk(classes, dtype)), classes), dtype=acc)
+
+    for rows, cols in _chunks(n, classes, m, dtype):
+        idx = (rows,) if cols is None else (rows, slice(None), cols)
+        pos = (rows,) if cols is None else (rows, cols)
+        xc = x[idx]
+        # softmax's out= must be contiguous (torch writes it as if it were): partial position slices
+        # of (n, C, m) logits go through a scratch buffer, like half inputs and gradient-free calls
+        direct = acc == dtype and want_grad and (cols is None or cols.stop - cols.start == m)
+        if direct:
+            src, dst = xc, g[idx]
+        else:
+            buf = scratch[: xc.shape[0]] if scratch is not None else torch.empty(xc.shape, dtype=acc)
+            src = xc if acc == dtype else buf.copy_(xc)
+            dst = buf
+        torch.amax(src, 1, out=row_max[pos])
+        if x_w is not None:
+            if w_view is None:
+                torch.sum(src, 1, out=x_w[pos])
+            elif cols is None:
+                torch.mv(src, w, out=x_w[pos])
+            else:
+                x_w[pos] = (src * w_view).sum(1)
+        torch._softmax(src, 1, False, out=dst)
+        torch.amax(dst, 1, out=p_max[pos])
+        if want_grad:
+            dst.mul_(coef[pos].unsqueeze(1))
+            if smooth_row is not None:
+                if w_view is None:
+                    dst.sub_(smooth_row[pos].unsqueeze(1))
+                else:
+                    dst.addcmul_(smooth_row[pos].unsqueeze(1), w_view, value=-1.0)
+            dst.scatter_add_(1, t_safe[pos].unsqueeze(1), at_target[pos].unsqueeze(1))
+            if not direct:
+                g[idx].copy_(dst)
+
+    lse = row_max - torch.log(p_max)
+    terms = (1 - eps) * w_y * (lse - x_y)
+    if x_w is not None:
+        terms = terms + smooth * (w_total * lse - x_w)
+    terms = torch.where(valid, terms, torch.zeros_like(terms))
+    if reduction == "none":
+        loss = terms.reshape(target.shape)
+    elif reduction == "sum":
+        loss = terms.sum()
+    else:
+        loss = safe_divide(terms.sum(), denominator)
+    return loss.to(dtype), grad
+
+
+class _FusedCrossEntropy(torch.autograd.Function):
+    """Loss in the forward pass, its gradient saved; the backward scales it (see losskit.fused._common)."""
+
+    @staticmethod
+    def forward(ctx, input, target, weight, ignore_index, eps, reduction, inplace):
+        loss, grad = _sweep(input, target, weight, ignore_index, eps, reduction, True, inplace)
+        ctx.save_for_backward(grad)
+        per_row = reduction == "none" and input.dim() > 1
+        ctx.view = (target.shape[0], 1, *target.shape[1:]) if per_row else None
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return C.scale_saved(grad, grad_output, ctx.view), None, None, None, None, None, None
+
+
+def _plain(
+    input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, eps: float, reduction: str
+) -> Tensor:
+    """The same numbers with torch's ops (traced under torch.compile, which fuses them itself)."""
+    if reduction != "mean":
+        return F.cross_entropy(
+            input, target, weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps
+        )
+    total = F.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction="sum", label_smoothing=eps)
+    valid = target != ignore_index
+    if weight is None:
+        count = valid.sum()
+    else:
+        count = (weight[torch.where(valid, target, torch.zeros_like(target)).long()] * valid).sum()
+    return safe_divide(total, count)
+
+
+def fused_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    inplace: bool = False,
+) -> Tensor:
+    r"""Cross-entropy on class indices with the gradient computed in the forward pass, chunk by chunk.
+
+    The numbers of :func:`losskit.functional.cross_entropy` (math in :mod:`losskit.fused.cross_entropy`) with
+    about a third of torch's peak memory: the only full-size tensor allocated is the gradient, which becomes
+    ``input.grad`` (or flows to the layer that made the logits). Without a gradient to compute (no
+    ``requires_grad`` or inside :func:`torch.no_grad`) it allocates nothing of the logits' size.
+
+    Args:
+        input: logits :math:`(C,)`, :math:`(N, C)` or :math:`(N, C, d_1, ...)`, contiguous, on the CPU.
+        target: class indices :math:`()`, :math:`(N,)` or :math:`(N, d_1, ...)`.
+        weight: optional per-class weights :math:`(C,)` (default ``None``).
+        ignore_index: target value whose rows count for nothing (default -100).
+        label_smoothing: :math:`\varepsilon \in [0, 1]` (default 0.0).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        inplace: write the gradient into ``input``'s memory instead of a new buffer (default ``False``). The
+            logits are overwritten by the forward pass: use it only when nothing else reads them afterwards
+            (autograd raises an error if another operation saved them for its backward). Needs ``input``
+            produced by the graph, not a leaf.
+
+    Shape:
+        As :func:`losskit.functional.cross_entropy` with class indices; output scalar, or the shape of
+        ``target`` for ``"none"``.
+
+    Raises:
+        LossOptionError: a call outside the fast path (probability targets, non-contiguous input, a device
+            other than the CPU, an ``inplace`` leaf ...): :func:`supports_cross_entropy` says which calls fit.
+
+    Example:
+        >>> import torch
+        >>> from losskit.fused import fused_cross_entropy
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]], requires_grad=True)
+        >>> loss = fused_cross_entropy(logits, torch.tensor([0, 2]))
+        >>> print(round(float(loss), 4))
+        0.7953
+        >>> loss.backward()
+        >>> print(round(float(logits.grad.sum().abs()), 6))
+        0.0
+    """
+    V.check_reduction(_NAME, reduction)
+    reason = _why_not(input, target, weight, ignore_index, label_smoothing, reduction, inplace)
+    if reason is not None:
+        raise C.unsupported(_NAME, reason, _FALLBACK)
+    eps = float(label_smoothing)
+    if C.compiling():
+        return _plain(input, target, weight, ignore_index, eps, reduction)
+    if input.requires_grad and torch.is_grad_enabled():
+        return _FusedCrossEntropy.apply(input, target, weight, ignore_index, eps, reduction, inplace)
+    loss, _ = _sweep(input, target, weight, ignore_index, eps, reduction, False, False)
+    return loss
