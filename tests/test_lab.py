@@ -248,6 +248,20 @@ def test_compare_end_to_end_regression_with_outliers(tmp_path):
     _check_outputs(out, result)
 
 
+def test_compare_from_a_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["x1,colour,y"]
+    for _ in range(80):
+        x1, colour = rng.normal(), rng.choice(["red", "blue"])
+        lines.append(f"{x1:.4f},{colour},{2 * x1 + (colour == 'red') + 0.1 * rng.normal():.4f}")
+    lines[5] = "," + lines[5].split(",", 1)[1]  # one missing numeric value
+    path = _write(tmp_path / "data.csv", "\n".join(lines))
+    result = compare(csv=path, target="y", losses="mse,l1", epochs=2, seeds=1, out=None, progress=False)
+    assert result.task == "regression" and result.num_features == 3 and result.dataset == "data"
+    assert any("imputed 1 missing value(s) of numeric column 'x1'" in n for n in result.notices)
+    assert any("one-hot encoded categorical column 'colour'" in n for n in result.notices)
+
+
 def test_winner_needs_a_lead_beyond_the_spread():
     from losskit.lab.runner import LossSummary, _verdict
 

@@ -169,7 +169,8 @@ def _versus_baseline(summaries: list[LossSummary], metric: str, seeds: int) -> l
                 word = "within the spread"
             else:
                 word = "better beyond the spread" if gain > 0 else "worse beyond the spread"
-            parts.append(f"{m.replace('_', ' ')} {s.mean[m] - base.mean[m]:+.3g} (spread {spread:.2g}: {word})")
+            diff = round(s.mean[m] - base.mean[m], 10) + 0.0  # no 1e-16 noise, no -0
+            parts.append(f"{m.replace('_', ' ')} {diff:+.3g} (spread {spread:.2g}: {word})")
         lines.append(f"{s.name} vs {base.name}: " + "; ".join(parts))
     return lines
 
