@@ -61,7 +61,7 @@ class HuberLoss(Loss):
     Example:
         >>> import torch, losskit as lk
         >>> print(round(float(lk.HuberLoss(delta=0.5)(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
-        0.6875
+        0.625
     """
 
     family = "regression"
@@ -84,7 +84,7 @@ class SmoothL1Loss(Loss):
     Example:
         >>> import torch, losskit as lk
         >>> print(round(float(lk.SmoothL1Loss(beta=0.5)(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
-        1.375
+        1.25
     """
 
     family = "regression"
