@@ -205,27 +205,34 @@ def test_pml_margin_softmax(pml, kind: str):
 # global batch: simulated ranks through losskit.distributed's API
 # --------------------------------------------------------------------------------------------
 def _simulate_ranks(monkeypatch, fn, parts: list[tuple], kwargs: dict) -> list[torch.Tensor]:
-    """Run ``fn`` as each rank would, with all_gather returning every rank's tensor in rank order.
+    """The ``"none"`` terms ``fn`` computes on each rank, with losskit.distributed's gathers returning every
+    rank's tensor in rank order (and this rank's offset).
 
-    A first pass records what each rank hands to all_gather; the second pass replays the others' tensors.
+    A first pass records what each rank hands to the gathers; the second pass replays the others' tensors.
     """
     recorded: list[list[torch.Tensor]] = []
-    for r, args in enumerate(parts):
+    for args in parts:
         calls: list[torch.Tensor] = []
-        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
-        monkeypatch.setattr(distributed, "all_gather", lambda t, calls=calls: calls.append(t.detach()) or t)
+
+        def record(t, calls=calls):
+            calls.append(t.detach())
+            return t, 0
+
+        monkeypatch.setattr(distributed, "all_gather_with_offset", record)
+        monkeypatch.setattr(distributed, "all_gather", lambda t, record=record: record(t)[0])
         fn(*args, **kwargs, global_batch=True, reduction="none")
         recorded.append(calls)
     outs = []
     for r, args in enumerate(parts):
         step = iter(range(len(recorded[r])))
 
-        def gather(t, r=r, step=step):
+        def gather_with_offset(t, r=r, step=step):
             k = next(step)
-            return torch.cat([t if q == r else recorded[q][k] for q in range(len(parts))])
+            offset = sum(recorded[q][k].shape[0] for q in range(r))
+            return torch.cat([t if q == r else recorded[q][k] for q in range(len(parts))]), offset
 
-        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
-        monkeypatch.setattr(distributed, "all_gather", gather)
+        monkeypatch.setattr(distributed, "all_gather_with_offset", gather_with_offset)
+        monkeypatch.setattr(distributed, "all_gather", lambda t, g=gather_with_offset: g(t)[0])
         outs.append(fn(*args, **kwargs, global_batch=True, reduction="none"))
     return outs
 

@@ -14,8 +14,11 @@ Conventions shared by the family:
   without a data-dependent Python branch, so the losses compile with ``torch.compile(fullgraph=True)``.
 * **Global batch.** With ``global_batch=True`` the candidates (positives and negatives) are the rows of every
   process, gathered with :func:`losskit.distributed.all_gather` (gradients flow back to each process's own
-  rows); the local rows stay the anchors, and ``"mean"`` averages over the local anchors (or pairs). Without a
-  process group it equals ``global_batch=False``.
+  rows); the local rows stay the anchors. ``"none"`` returns the local anchors' terms, while ``"mean"`` and
+  ``"sum"`` are taken over the anchors of every process (:func:`losskit.distributed.global_reduce_loss`), so
+  every process gets the single-process value of the whole batch and, after DDP's gradient averaging, its
+  gradients (the convention of :mod:`losskit.distributed`). Without a process group it equals
+  ``global_batch=False``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .. import distributed
-from .._reduction import reduce_loss
+from .._reduction import reduce_loss as _local_reduce
 
 __all__ = [
     "arcface_loss",
@@ -138,20 +141,23 @@ def _candidates(x: Tensor, labels: Tensor | None, global_batch: bool) -> tuple[T
     """The rows the local anchors are compared with: ``(rows (M, D), their labels (M,), self mask (N, M))``.
 
     ``self_mask[i, j]`` is True where candidate ``j`` is anchor ``i`` itself. Locally the candidates are the
-    anchors; with ``global_batch`` they are every process's rows, tagged with (rank, local index) to find self.
+    anchors; with ``global_batch`` they are every process's rows, the local ones starting at this rank's offset.
     """
     n = x.shape[0]
     if not global_batch:
         return x, labels, torch.eye(n, dtype=torch.bool, device=x.device)
-    local = torch.arange(n, device=x.device)
-    here = distributed.rank()
-    tags = [torch.full_like(local, here), local]
-    if labels is not None:
-        tags.append(labels.long())
-    gathered_tags = distributed.all_gather(torch.stack(tags, dim=1))
-    rows = distributed.all_gather(x)
-    self_mask = (gathered_tags[:, 0] == here)[None, :] & (gathered_tags[:, 1][None, :] == local[:, None])
-    return rows, (gathered_tags[:, 2] if labels is not None else None), self_mask
+    rows, offset = distributed.all_gather_with_offset(x)
+    row_labels = distributed.all_gather(labels) if labels is not None else None
+    anchors = torch.arange(n, device=x.device) + offset
+    self_mask = torch.arange(rows.shape[0], device=x.device)[None, :] == anchors[:, None]
+    return rows, row_labels, self_mask
+
+
+def _reduce(terms: Tensor, reduction: str, global_batch: bool, denominator: Tensor | None = None) -> Tensor:
+    """:func:`reduce_loss`, over every process's terms with ``global_batch`` (module docstring)."""
+    if global_batch:
+        return distributed.global_reduce_loss(terms, reduction, denominator=denominator)
+    return _local_reduce(terms, reduction, denominator=denominator)
 
 
 def _euclidean(a: Tensor, b: Tensor) -> Tensor:
@@ -244,7 +250,7 @@ def contrastive_loss(
     positive = same & ~self_mask
     negative = ~same
     terms = torch.where(positive, F.relu(d - pos_margin), torch.where(negative, F.relu(neg_margin - d), 0.0))
-    return reduce_loss(terms, reduction, denominator=(positive | negative).sum())
+    return _reduce(terms, reduction, global_batch, (positive | negative).sum())
 
 
 def batch_hard_triplet_loss(
@@ -313,7 +319,7 @@ def batch_hard_triplet_loss(
     gap = torch.where(valid, hardest_pos - hardest_neg, 0.0)
     terms = F.softplus(gap) if soft_margin else F.relu(gap + margin)
     terms = torch.where(valid, terms, 0.0)
-    return reduce_loss(terms, reduction, denominator=valid.sum())
+    return _reduce(terms, reduction, global_batch, valid.sum())
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +400,7 @@ def info_nce_loss(
     terms = _info_nce_direction(q, k, temperature, global_batch)
     if symmetric:
         terms = 0.5 * (terms + _info_nce_direction(k, q, temperature, global_batch))
-    return reduce_loss(terms, reduction)
+    return _reduce(terms, reduction, global_batch)
 
 
 def supcon_loss(
@@ -468,7 +474,7 @@ def supcon_loss(
     log_prob = torch.where(positive, logits - torch.logsumexp(others, dim=1, keepdim=True), 0.0)
     count = positive.sum(dim=1)
     terms = -log_prob.sum(dim=1) / count.clamp_min(1).to(log_prob.dtype)
-    return reduce_loss(terms.reshape(shape), reduction, denominator=(count > 0).sum())
+    return _reduce(terms.reshape(shape), reduction, global_batch, (count > 0).sum())
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,7 +504,7 @@ def _margin_softmax(
     cos = (F.normalize(embeddings, dim=1) @ F.normalize(centres, dim=1).transpose(0, 1)).clamp(-1.0, 1.0)
     target = target_fn(cos.gather(1, index[:, None]))
     logits = scale * cos.scatter(1, index[:, None], target)
-    return reduce_loss(F.cross_entropy(logits, index, reduction="none"), reduction)
+    return _local_reduce(F.cross_entropy(logits, index, reduction="none"), reduction)
 
 
 def arcface_loss(
