@@ -23,6 +23,7 @@ Conventions shared by the family:
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import torch
@@ -88,7 +89,8 @@ def _check_labels(name: str, labels: object, embeddings: Tensor, arg_embeddings:
 
 def _check_choice(name: str, arg: str, value: object, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        close = V._did_you_mean(str(value), choices)
+        matches = difflib.get_close_matches(str(value), list(choices), n=1)
+        close = f"; did you mean {matches[0]!r}?" if matches else ""
         raise V.LossOptionError(
             f"{name}: {arg} must be one of {', '.join(map(repr, choices))}, but got {value!r}"
             f"{close or f'; pass {arg}={choices[0]!r}'}"

@@ -14,8 +14,7 @@ __all__ = ["DistillationLoss", "JSDivLoss"]
 
 
 class JSDivLoss(Loss):
-    """Jensen-Shannon divergence between a target distribution and log-probabilities; see
-    :func:`losskit.functional.js_div`.
+    """Jensen-Shannon divergence between two distributions; see :func:`losskit.functional.js_div`.
 
     Example:
         >>> import torch, losskit as lk
@@ -41,8 +40,7 @@ class JSDivLoss(Loss):
 
 
 class DistillationLoss(Loss):
-    """Knowledge distillation: alpha T^2 KL(teacher_T || student_T) + (1 - alpha) CE(student, labels); see
-    :func:`losskit.functional.distillation_loss`.
+    """Knowledge distillation: soft teacher KL plus hard CE; see :func:`losskit.functional.distillation_loss`.
 
     Example:
         >>> import torch, losskit as lk

@@ -13,8 +13,7 @@ __all__ = ["ArcFaceLoss", "BatchHardTripletLoss", "ContrastiveLoss", "CosFaceLos
 
 
 class ContrastiveLoss(Loss):
-    """Contrastive loss over all pairs of a labelled batch (pos/neg margins); see
-    :func:`losskit.functional.contrastive_loss`.
+    """Contrastive loss over all pairs of a labelled batch; see :func:`losskit.functional.contrastive_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -61,8 +60,7 @@ class ContrastiveLoss(Loss):
 
 
 class BatchHardTripletLoss(Loss):
-    """Batch-hard triplet loss: farthest positive against closest negative per anchor; see
-    :func:`losskit.functional.batch_hard_triplet_loss`.
+    """Batch-hard triplet loss, hardest pair per anchor; see :func:`losskit.functional.batch_hard_triplet_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -100,8 +98,7 @@ class BatchHardTripletLoss(Loss):
 
 
 class InfoNCELoss(Loss):
-    """InfoNCE on two paired views, symmetric as in CLIP by default; see
-    :func:`losskit.functional.info_nce_loss`.
+    """InfoNCE on two paired views, symmetric as in CLIP by default; see :func:`losskit.functional.info_nce_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -139,8 +136,7 @@ class InfoNCELoss(Loss):
 
 
 class SupConLoss(Loss):
-    """Supervised contrastive loss (SupCon, L_out) on one or several views; see
-    :func:`losskit.functional.supcon_loss`.
+    """Supervised contrastive loss (SupCon, L_out) on one or several views; see :func:`losskit.functional.supcon_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -211,8 +207,7 @@ class _MarginSoftmaxLoss(Loss):
 
 
 class ArcFaceLoss(_MarginSoftmaxLoss):
-    """ArcFace additive angular margin loss with learnable class centres; see
-    :func:`losskit.functional.arcface_loss`.
+    """ArcFace additive angular margin loss with learnable class centres; see :func:`losskit.functional.arcface_loss`.
 
     The centres are the Parameter ``centres`` of shape ``(num_classes, embedding_dim)``: give them to the
     optimizer with the model's parameters. They start from a standard normal draw, or from ``centres`` if given
@@ -250,8 +245,7 @@ class ArcFaceLoss(_MarginSoftmaxLoss):
 
 
 class CosFaceLoss(_MarginSoftmaxLoss):
-    """CosFace large margin cosine loss with learnable class centres; see
-    :func:`losskit.functional.cosface_loss`.
+    """CosFace large margin cosine loss with learnable class centres; see :func:`losskit.functional.cosface_loss`.
 
     The centres are the Parameter ``centres`` of shape ``(num_classes, embedding_dim)`` (standard normal
     start, or a copy of ``centres``).
