@@ -23,8 +23,10 @@ over the whole batch (``per_image=False``, default, as smp) or over each image (
 
 With ``global_batch=True`` these sums (and the target count) are summed over every process with
 :func:`losskit.distributed.all_reduce_sum` before the score is formed, so data-parallel training sees the
-statistics of the global batch (a no-op without a process group). ``ignore_index`` removes pixels (a target
-value; for binary/multilabel it is compared with each mask element) from every sum.
+statistics of the global batch (a no-op without a process group): every rank then returns the global-batch
+loss, and ``backward`` plus DDP's gradient averaging give the full-batch gradient (the convention of
+:mod:`losskit.distributed`). ``ignore_index`` removes pixels (a target value; for binary/multilabel it is
+compared with each mask element) from every sum.
 
 **Empty masks** (smp's rule). A class with no target pixel (in the batch, or in the image with ``per_image``)
 contributes a loss of 0, whatever the prediction, and still counts in the mean's denominator; so an all-empty or
@@ -37,16 +39,18 @@ weighted average ``sum(w * l) / sum(w)`` (:mod:`losskit._reduction`), i.e. the m
 
 **Differences from smp** (all deliberate):
 
-* soft targets: the intersection is :math:`\sum p\,t` (Milletari et al., Sudre et al.); smp >= 0.4 uses
-  :math:`\sum \min(p, t)`. Both agree on hard {0, 1} targets.
-* ``smooth`` is added to the numerator and denominator of each score as written in its docstring; smp >= 0.4
-  computes Dice as Tversky(0.5, 0.5), so its ``DiceLoss(smooth=s)`` equals :func:`dice_loss` with
+* soft targets: the intersection is :math:`\sum p\,t` (Milletari et al., Sudre et al.); smp (since PR #927,
+  October 2024) uses :math:`\sum \min(p, t)`. Both agree on hard {0, 1} targets.
+* ``smooth`` is added to the numerator and denominator of each score as written in its docstring; smp (since the
+  same PR) computes Dice as Tversky(0.5, 0.5), so its ``DiceLoss(smooth=s)`` equals :func:`dice_loss` with
   ``smooth=2 * s`` (same numbers at the default ``smooth=0``).
 * focal Tversky raises each class's loss to ``gamma`` before the mean, :math:`(1 - TI_c)^\gamma`
   (Abraham & Khan); smp raises the mean.
 * multilabel Lovász is a binary Lovász hinge per channel (then the mean over channels); smp pools all
   channels into one binary problem.
 * ``class_weights`` is allowed in every mode but binary (one channel), as in smp; here it is a tensor.
+* smp's ``LovaszLoss`` applies softmax in multiclass mode whatever ``from_logits`` says; here
+  ``from_logits=False`` takes probabilities.
 """
 
 from __future__ import annotations
