@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=10, metavar="N",
                    help="early stopping: epochs without a better validation metric before stopping (default 10; "
                    "0 turns it off)")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="mini-batch size (default 64)")
+    p.add_argument("--batch-size", type=int, default=128, metavar="N", help="mini-batch size (default 128)")
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 0.003)")
     p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 0.01)")
     p.add_argument("--hidden", type=_floats, default=(128, 64), metavar="W1,W2",

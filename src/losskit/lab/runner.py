@@ -250,7 +250,7 @@ def compare(
     epochs: int = 40,
     seeds: int = 3,
     patience: int = 10,
-    batch_size: int = 64,
+    batch_size: int = 128,
     lr: float = 3e-3,
     weight_decay: float = 1e-2,
     hidden: Sequence[int] = (128, 64),

@@ -25,7 +25,7 @@ class TrainConfig:
     epochs: int = 40
     patience: int = 10
     """Stop after this many epochs without a better validation metric (0: never stop early)."""
-    batch_size: int = 64
+    batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 1e-2
     hidden: tuple[int, ...] = (128, 64)
