@@ -11,7 +11,7 @@ mistakes on the first call, and the loss families people otherwise pull from fiv
 
 from __future__ import annotations
 
-from . import functional
+from . import distributed, functional, weights
 from ._validation import (
     LossDeviceError,
     LosskitError,
@@ -31,6 +31,7 @@ from .catalog import LossInfo, list_losses
 from .modules import *
 from .modules import __all__ as _module_names
 from .modules._base import Loss
+from .multitask import MultiTaskLoss, MultiTaskResult
 
 __version__ = "0.1.0"
 
@@ -45,14 +46,18 @@ __all__ = sorted(
         "LossValueError",
         "LosskitError",
         "LosskitWarning",
+        "MultiTaskLoss",
+        "MultiTaskResult",
         "NonFiniteError",
         "SuspiciousInputWarning",
+        "distributed",
         "functional",
         "get_guard",
         "guard",
         "list_losses",
         "reset_guard",
         "set_guard",
+        "weights",
         *_module_names,
     ]
 )
