@@ -341,3 +341,32 @@ def test_compare_leaves_the_global_torch_generator_alone():
     torch.manual_seed(123)
     compare("diabetes", losses="mse", epochs=1, seeds=1, out=None, progress=False)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_core_works_without_the_lab_extras(tmp_path):
+    """advisor, doctor and debug import and run with matplotlib, scikit-learn and tqdm missing; the lab's commands
+    then fail with the install hint (exit code 2)."""
+    import subprocess
+
+    code = """
+import sys
+for name in ("matplotlib", "sklearn", "tqdm"):
+    sys.modules[name] = None
+import torch, losskit as lk
+from losskit.advisor import recommend
+from losskit.doctor import diagnose_curves
+from losskit.debug import debug_loss
+from losskit.cli import main
+assert recommend([0, 1, 0, 1]).task == "binary"
+assert diagnose_curves([1.0, 0.5, 0.4]).verdict
+assert debug_loss(torch.nn.Linear(2, 1), lk.MSELoss(), torch.randn(3, 2), torch.randn(3, 1)).ok
+assert main(["recommend", "--dataset", "iris"]) == 2
+assert main(["plot-shapes", "--losses", "mse", "--out", "never.png"]) == 2
+print("ok")
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ok" in done.stdout and done.stderr.count("pip install 'losskit[lab]'") == 2
+    assert os.listdir(tmp_path) == []
