@@ -14,8 +14,7 @@ __all__ = ["GaussianNLLLoss", "KLDivLoss", "PoissonNLLLoss"]
 
 
 class KLDivLoss(Loss):
-    """Kullback-Leibler divergence from log-probabilities (use reduction="batchmean"); see
-    :func:`losskit.functional.kl_div`.
+    """Kullback-Leibler divergence from log-probabilities (use "batchmean"); see :func:`losskit.functional.kl_div`.
 
     The default ``reduction="mean"`` is torch's and warns when it differs from ``"batchmean"``.
 
@@ -42,8 +41,7 @@ class KLDivLoss(Loss):
 
 
 class PoissonNLLLoss(Loss):
-    """Poisson negative log-likelihood of counts given a (log-)rate; see
-    :func:`losskit.functional.poisson_nll_loss`.
+    """Poisson negative log-likelihood of counts; see :func:`losskit.functional.poisson_nll_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -74,8 +72,7 @@ class PoissonNLLLoss(Loss):
 
 
 class GaussianNLLLoss(Loss):
-    """Gaussian negative log-likelihood given a predicted mean and variance; see
-    :func:`losskit.functional.gaussian_nll_loss`.
+    """Gaussian negative log-likelihood of a mean and variance; see :func:`losskit.functional.gaussian_nll_loss`.
 
     Example:
         >>> import torch, losskit as lk

@@ -53,8 +53,7 @@ class TripletMarginLoss(Loss):
 
 
 class TripletMarginWithDistanceLoss(Loss):
-    """Triplet margin loss with any distance function; see
-    :func:`losskit.functional.triplet_margin_with_distance_loss`.
+    """Triplet loss with any distance function; see :func:`losskit.functional.triplet_margin_with_distance_loss`.
 
     A ``distance_function`` that is an :class:`torch.nn.Module` is registered as a submodule (its parameters
     train with the model that owns this loss, as in torch).

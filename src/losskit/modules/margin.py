@@ -35,8 +35,7 @@ class SoftMarginLoss(Loss):
 
 
 class MultiLabelSoftMarginLoss(Loss):
-    """Multi-label one-versus-all logistic loss, class-weighted average per sample; see
-    :func:`losskit.functional.multilabel_soft_margin_loss`.
+    """Multi-label one-versus-all logistic loss; see :func:`losskit.functional.multilabel_soft_margin_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -87,8 +86,7 @@ class MultiMarginLoss(Loss):
 
 
 class MultiLabelMarginLoss(Loss):
-    """Multi-label hinge loss on class-index targets padded with -1; see
-    :func:`losskit.functional.multilabel_margin_loss`.
+    """Multi-label hinge loss on -1-padded class indices; see :func:`losskit.functional.multilabel_margin_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -105,8 +103,7 @@ class MultiLabelMarginLoss(Loss):
 
 
 class HingeEmbeddingLoss(Loss):
-    """Hinge loss on distances of similar (1) and dissimilar (-1) pairs; see
-    :func:`losskit.functional.hinge_embedding_loss`.
+    """Hinge loss on distances of similar and dissimilar pairs; see :func:`losskit.functional.hinge_embedding_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -130,8 +127,7 @@ class HingeEmbeddingLoss(Loss):
 
 
 class MarginRankingLoss(Loss):
-    """Pairwise ranking hinge on two score tensors and a -1/1 order; see
-    :func:`losskit.functional.margin_ranking_loss`.
+    """Pairwise ranking hinge on two scores and a -1/1 order; see :func:`losskit.functional.margin_ranking_loss`.
 
     Example:
         >>> import torch, losskit as lk
@@ -155,8 +151,7 @@ class MarginRankingLoss(Loss):
 
 
 class CosineEmbeddingLoss(Loss):
-    """Cosine-similarity loss on pairs of embeddings with a -1/1 target; see
-    :func:`losskit.functional.cosine_embedding_loss`.
+    """Cosine-similarity loss on pairs of embeddings; see :func:`losskit.functional.cosine_embedding_loss`.
 
     Example:
         >>> import torch, losskit as lk

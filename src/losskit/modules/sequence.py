@@ -11,8 +11,7 @@ __all__ = ["CTCLoss"]
 
 
 class CTCLoss(Loss):
-    """Connectionist temporal classification loss over unsegmented label sequences; see
-    :func:`losskit.functional.ctc_loss`.
+    """Connectionist temporal classification loss for unsegmented sequences; see :func:`losskit.functional.ctc_loss`.
 
     Example:
         >>> import torch, losskit as lk
