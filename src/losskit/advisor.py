@@ -750,9 +750,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _main(args: argparse.Namespace) -> int:
     import json
 
-    from .lab.data import load_builtin, load_csv
+    from .lab.data import load_data
 
-    data = load_builtin(args.dataset) if args.dataset else load_csv(args.csv, args.target)
+    data = load_data(args.dataset, args.csv, args.target, where="recommend")
     targets = data.y if data.task != "regression" or args.task else data.y.astype(np.float64)
     rec = recommend(targets, task=args.task, noisy_labels=args.noisy_labels)
     if args.json:

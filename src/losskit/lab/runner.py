@@ -315,7 +315,7 @@ def compare(
     else:
         data = load_data(dataset, csv, target, task=task, where=where)
     if task is not None and task != data.task:
-        if task == "regression" or data.task == "regression":
+        if task == "regression" or data.task == "regression" or task == "binary":
             raise LabError(f"{where}: task must match the target, but got task={task!r} for a {data.task} target "
                            f"{data.target_name!r}; drop --task or pick another column")
     prepared = prepare(data, seed=split_seed, imbalance=imbalance, label_noise=label_noise, outliers=outliers,
