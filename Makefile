@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo bench-guard clean
+.PHONY: install test lint compare demo bench-guard clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-## the main job
+## the main job: which loss for this data set? (trains with each candidate, writes losskit-out/report.html)
+compare: $(STAMP)
+	$(PY) -m losskit compare --dataset digits
+
+## a small model trained with losskit losses, loss going down
 demo: $(STAMP)
 	$(PY) -m losskit demo
 

@@ -27,7 +27,10 @@ from ._validation import (
     reset_guard,
     set_guard,
 )
+from .advisor import Recommendation, recommend
 from .catalog import LossInfo, list_losses
+from .debug import DebugReport, debug_loss
+from .doctor import CurveDiagnosis, diagnose_curves
 from .modules import *
 from .modules import __all__ as _module_names
 from .modules._base import Loss
@@ -37,6 +40,8 @@ __version__ = "0.1.0"
 
 __all__ = sorted(
     [
+        "CurveDiagnosis",
+        "DebugReport",
         "Loss",
         "LossDeviceError",
         "LossInfo",
@@ -49,12 +54,16 @@ __all__ = sorted(
         "MultiTaskLoss",
         "MultiTaskResult",
         "NonFiniteError",
+        "Recommendation",
         "SuspiciousInputWarning",
+        "debug_loss",
+        "diagnose_curves",
         "distributed",
         "functional",
         "get_guard",
         "guard",
         "list_losses",
+        "recommend",
         "reset_guard",
         "set_guard",
         "weights",
