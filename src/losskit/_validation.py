@@ -123,22 +123,13 @@ class _GuardState(threading.local):
 _state = _GuardState()
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in _MODES:
-        raise LossOptionError(
-            f"set_guard: mode must be one of {', '.join(map(repr, _MODES))}, but got {mode!r}"
-            f"{_did_you_mean(str(mode), _MODES) or '; the default is ' + repr('first')}"
-        )
-    return mode
-
-
 def set_guard(mode: GuardMode) -> None:
     """Set the guard policy for this thread: ``"off"``, ``"first"`` (default), ``"always"`` or ``"strict"``.
 
     Changing the mode forgets which input kinds were already checked, so the next call of every loss
     runs its value checks again.
     """
-    _state.mode = _check_mode(mode)
+    _state.mode = check_choice("set_guard", "mode", mode, _MODES, fix="the default is 'first'")
     _state.seen.clear()
 
 
@@ -219,15 +210,26 @@ def _did_you_mean(value: str, choices: Sequence[str]) -> str:
 REDUCTIONS = ("none", "mean", "sum")
 
 
+def check_choice(name: str, arg: str, value: object, choices: Sequence[str], *, fix: str = "") -> str:
+    """An option that must be one of the strings ``choices``.
+
+    The message suggests the closest choice (``did you mean 'mean'?``); without a close one it gives ``fix``
+    (default: ``pass <arg>=<first choice>``).
+    """
+    if not isinstance(value, str) or value not in choices:
+        hint = _did_you_mean(str(value), choices) or f"; {fix or f'pass {arg}={choices[0]!r}'}"
+        raise LossOptionError(
+            f"{name}: {arg} must be one of {', '.join(map(repr, choices))}, but got {value!r}{hint}"
+        )
+    return value
+
+
 def check_reduction(name: str, reduction: str, allowed: Sequence[str] = REDUCTIONS) -> str:
     """``reduction`` is one of ``allowed``."""
-    if not isinstance(reduction, str) or reduction not in allowed:
-        default = "mean" if "mean" in allowed else allowed[0]
-        hint = _did_you_mean(str(reduction), allowed) or f"; pass reduction={default!r}"
-        raise LossOptionError(
-            f"{name}: reduction must be one of {', '.join(map(repr, allowed))}, but got {reduction!r}{hint}"
-        )
-    return reduction
+    if isinstance(reduction, str) and reduction in allowed:
+        return reduction
+    default = "mean" if "mean" in allowed else allowed[0]
+    return check_choice(name, "reduction", reduction, allowed, fix=f"pass reduction={default!r}")
 
 
 def check_unit_interval(name: str, arg: str, value: float) -> float:

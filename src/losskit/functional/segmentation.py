@@ -55,7 +55,6 @@ weighted average ``sum(w * l) / sum(w)`` (:mod:`losskit._reduction`), i.e. the m
 
 from __future__ import annotations
 
-import difflib
 import math
 
 import torch
@@ -73,19 +72,6 @@ MODES = ("binary", "multiclass", "multilabel")
 # --------------------------------------------------------------------------------------------
 # checks
 # --------------------------------------------------------------------------------------------
-def _check_mode(name: str, mode: object) -> str:
-    if not isinstance(mode, str) or mode not in MODES:
-        close = difflib.get_close_matches(str(mode), MODES, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else (
-            "binary: one foreground channel (N, 1, *); multiclass: class indices (N, *); "
-            "multilabel: one mask per class (N, C, *)"
-        )
-        raise V.LossOptionError(
-            f"{name}: mode must be one of {', '.join(map(repr, MODES))}, but got {mode!r}; {hint}"
-        )
-    return mode
-
-
 def check_options(
     name: str,
     *,
@@ -97,7 +83,11 @@ def check_options(
     class_weights: Tensor | None = None,
 ) -> None:
     """The option checks shared by the functions and the Modules (no tensor values read)."""
-    _check_mode(name, mode)
+    V.check_choice(
+        name, "mode", mode, MODES,
+        fix="binary: one foreground channel (N, 1, *); multiclass: class indices (N, *); "
+        "multilabel: one mask per class (N, C, *)",
+    )
     V.check_positive(name, "eps", eps)
     V.check_positive(name, "smooth", smooth, allow_zero=True)
     if per_image and global_batch:
