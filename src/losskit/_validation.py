@@ -298,6 +298,28 @@ def _broadcasts(a: Sequence[int], b: Sequence[int]) -> bool:
     return True
 
 
+def _broadcasts_into(a: Sequence[int], b: Sequence[int]) -> bool:
+    """A tensor of shape ``a`` broadcasts against shape ``b`` without enlarging it."""
+    try:
+        return torch.broadcast_shapes(tuple(a), tuple(b)) == tuple(b)
+    except RuntimeError:
+        return False
+
+
+def check_broadcast_to(name: str, arg: str, t: Tensor | None, input: Tensor, *, fix: str) -> None:
+    """An optional floating tensor (per-element or per-class weights) that broadcasts to ``input`` without
+    enlarging it."""
+    if t is None:
+        return
+    check_tensor(name, arg, t)
+    check_floating(name, arg, t, role="weights")
+    if not _broadcasts_into(t.shape, input.shape):
+        raise LossShapeError(
+            f"{name}: {arg} must broadcast to input {shape_str(input)} without enlarging it, but got shape "
+            f"{shape_str(t)}; {fix}"
+        )
+
+
 def _broadcast_fix(a: Tensor, b: Tensor, arg_a: str, arg_b: str) -> str:
     sa, sb = tuple(a.shape), tuple(b.shape)
     if sa == (*sb, 1):
@@ -490,6 +512,26 @@ def warn_if_probabilities(name: str, input: Tensor, *, class_dim: int = 1) -> No
             f"{name}: input must hold logits (unnormalised scores), but every row of input "
             f"{shape_str(input)} lies in [0, 1] and sums to 1, so it looks like probabilities; the loss "
             "applies log_softmax itself: pass the scores from before softmax()"
+        )
+
+
+SIGMOID_WARN_NUMEL = 256
+"""Losses that apply the sigmoid warn about probabilities given as ``input`` only from this many elements on."""
+
+
+def warn_if_sigmoid_probabilities(
+    name: str, input: Tensor, *, fix: str = "pass the scores from before torch.sigmoid()"
+) -> None:
+    """``input`` of a loss that applies the sigmoid itself looks like ``sigmoid()`` output: at least
+    :data:`SIGMOID_WARN_NUMEL` values, all in ``[0, 1]`` (fewer could be genuine logits)."""
+    if input.numel() < SIGMOID_WARN_NUMEL:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(input.detach()))
+    if lo >= 0.0 and hi <= 1.0:
+        warn(
+            f"{name}: input must hold logits (unnormalised scores), but all {input.numel()} values of input "
+            f"{shape_str(input)} lie in [{lo:g}, {hi:g}], so it looks like probabilities (sigmoid output); the loss "
+            f"applies the sigmoid itself: {fix}"
         )
 
 

@@ -39,10 +39,6 @@ __all__ = [
     "nll_loss",
 ]
 
-_LOGITS_WARN_NUMEL = 256
-"""``binary_cross_entropy_with_logits`` warns about probabilities only from this many elements on."""
-
-
 # --------------------------------------------------------------------------------------------
 # shared pieces of the multi-class losses
 # --------------------------------------------------------------------------------------------
@@ -328,23 +324,6 @@ def nll_loss(
 # --------------------------------------------------------------------------------------------
 # binary cross-entropy
 # --------------------------------------------------------------------------------------------
-def _check_broadcast_to_input(name: str, arg: str, t: Tensor | None, input: Tensor, *, fix: str) -> None:
-    """An optional floating tensor that broadcasts to ``input`` without enlarging it."""
-    if t is None:
-        return
-    V.check_tensor(name, arg, t)
-    V.check_floating(name, arg, t, role="weights")
-    try:
-        fits = torch.broadcast_shapes(t.shape, input.shape) == input.shape
-    except RuntimeError:
-        fits = False
-    if not fits:
-        raise V.LossShapeError(
-            f"{name}: {arg} must broadcast to input {V.shape_str(input)} without enlarging it, but got shape "
-            f"{V.shape_str(t)}; {fix}"
-        )
-
-
 def _check_binary_inputs(
     name: str,
     input: Tensor,
@@ -370,10 +349,10 @@ def _check_binary_inputs(
         )
     V.check_same_shape(name, input, target)
     classes = f" or one per class ({input.shape[-1]},)" if input.dim() else ""
-    _check_broadcast_to_input(
+    V.check_broadcast_to(
         name, "weight", weight, input, fix=f"pass one weight per element {V.shape_str(input)}{classes}"
     )
-    _check_broadcast_to_input(
+    V.check_broadcast_to(
         name, "pos_weight", pos_weight, input,
         fix=f"pass one entry per class along the last dim, shape ({input.shape[-1] if input.dim() else 1},)",
     )
@@ -402,19 +381,6 @@ def _check_binary_weight_values(name: str, weight: Tensor | None, pos_weight: Te
     for arg, t in (("weight", weight), ("pos_weight", pos_weight)):
         V.check_finite(name, arg, t)
         V.check_nonnegative(name, arg, t)
-
-
-def _warn_if_sigmoid_output(name: str, input: Tensor) -> None:
-    """Logits of a large batch that all lie in ``[0, 1]`` are most likely probabilities."""
-    if input.numel() < _LOGITS_WARN_NUMEL:
-        return
-    lo, hi = (float(v) for v in torch.aminmax(input.detach()))
-    if lo >= 0.0 and hi <= 1.0:
-        V.warn(
-            f"{name}: input must hold logits, but all {input.numel()} values of input {V.shape_str(input)} lie "
-            f"in [{lo:g}, {hi:g}], so it looks like probabilities (sigmoid output); the loss applies the sigmoid "
-            "itself: pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
-        )
 
 
 def _smooth_binary(target: Tensor, label_smoothing: float) -> Tensor:
@@ -568,7 +534,9 @@ def binary_cross_entropy_with_logits(
         V.check_finite(name, "input", input)
         _check_binary_target_values(name, target)
         _check_binary_weight_values(name, weight, pos_weight)
-        _warn_if_sigmoid_output(name, input)
+        V.warn_if_sigmoid_probabilities(
+            name, input, fix="pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
+        )
     target = _smooth_binary(target, label_smoothing)
     if weight is None and input.numel() > 0:
         return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)

@@ -122,14 +122,6 @@ def _class_mean_denominator(valid: Tensor, safe: Tensor, weight: Tensor | None) 
     return torch.where(valid, weight[safe], torch.zeros((), dtype=weight.dtype, device=weight.device)).sum()
 
 
-def _broadcasts_into(w: Tensor, input: Tensor) -> bool:
-    """``w`` broadcasts against ``input`` without changing ``input``'s shape."""
-    try:
-        return torch.broadcast_shapes(w.shape, input.shape) == input.shape
-    except RuntimeError:
-        return False
-
-
 def _check_sigmoid_input(
     name: str, input: Tensor, target: Tensor, **weights: Tensor | None
 ) -> None:
@@ -150,17 +142,9 @@ def _check_sigmoid_input(
             )
         V.check_same_shape(name, input, target)
         V.check_same_device(name, input=input, target=target, **weights)
+        labels = f" or one per label ({input.shape[-1]},)" if input.dim() else ""
         for arg, w in weights.items():
-            if w is None:
-                continue
-            V.check_tensor(name, arg, w)
-            V.check_floating(name, arg, w, role="weights")
-            if not _broadcasts_into(w, input):
-                raise V.LossShapeError(
-                    f"{name}: {arg} must broadcast to input's shape {V.shape_str(input)} (e.g. {V.shape_str(input)} "
-                    f"or ({input.shape[-1] if input.dim() else 1},) per label), but got {V.shape_str(w)}; "
-                    f"pass one {arg} per element or per label"
-                )
+            V.check_broadcast_to(name, arg, w, input, fix=f"pass one {arg} per element {V.shape_str(input)}{labels}")
     if V.values_due(name, input, target, *weights.values()):
         V.check_finite(name, "input", input)
         V.check_finite(name, "target", target)
@@ -171,21 +155,7 @@ def _check_sigmoid_input(
         for arg, w in weights.items():
             V.check_finite(name, arg, w)
             V.check_nonnegative(name, arg, w)
-        _warn_if_sigmoid_probabilities(name, input)
-
-
-def _warn_if_sigmoid_probabilities(name: str, input: Tensor) -> None:
-    """Logits of a sigmoid loss that all lie in ``[0, 1]`` over >= 256 values look like ``sigmoid()`` output
-    (the policy the README states for ``BCEWithLogitsLoss``)."""
-    if input.numel() < 256:
-        return
-    lo, hi = (float(v) for v in torch.aminmax(input.detach()))
-    if lo >= 0.0 and hi <= 1.0:
-        V.warn(
-            f"{name}: input must hold logits (unnormalised scores), but all {input.numel()} values of input "
-            f"{V.shape_str(input)} lie in [{lo:g}, {hi:g}], so it looks like probabilities; the loss applies "
-            "sigmoid itself: pass the scores from before sigmoid()"
-        )
+        V.warn_if_sigmoid_probabilities(name, input)
 
 
 # option checks, shared by the functions and the Modules' constructors (``name`` is the caller's)
