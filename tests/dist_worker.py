@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -31,6 +33,7 @@ import losskit as lk
 from losskit import distributed as lkd
 
 F64 = torch.float64
+ROOT = Path(__file__).resolve().parents[1]
 SIZES: dict[int, tuple[tuple[int, ...], ...]] = {
     2: ((3, 5), (6, 0)),  # uneven; then rank 1 with an empty batch
     3: ((2, 0, 5), (3, 1, 2)),  # an empty middle rank; then uneven, all non-empty
@@ -357,6 +360,22 @@ def error_cases(me: int, world: int) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------------------------
+# the runnable example of docs/distributed.md
+# --------------------------------------------------------------------------------------------
+def run_example() -> dict[str, Tensor]:
+    """``examples/ddp_train.py``'s two trainings in the current process group (or in one process)."""
+    spec = importlib.util.spec_from_file_location("ddp_train_example", ROOT / "examples" / "ddp_train.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out: dict[str, Tensor] = {}
+    for name in ("tagger", "embedder"):
+        losses, model = getattr(example, f"train_{name}")()
+        out[f"{name}.losses"] = torch.tensor(losses, dtype=F64)
+        out |= {f"{name}.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # the session
 # --------------------------------------------------------------------------------------------
 def _record(fn: Callable[[], dict]) -> dict:
@@ -381,6 +400,7 @@ def run_session(me: int, world: int) -> dict:
                     results[key] = _record(
                         lambda c=case, s=sizes, r=reduction: run_model_case(c, s, me, r, reference=False)
                     )
+    results["example"] = _record(run_example)
     return results
 
 

@@ -320,3 +320,17 @@ def test_global_batch_equals_single_process(session, world, k, sizes, case, redu
         torch.testing.assert_close(
             out["grad.x"], world * ref["grad.x"][rows], **TOL, msg=lambda m, w=where: f"grad.x of {w}: {m}"
         )
+
+
+@pytest.mark.parametrize("world", WORLDS, ids=[f"w{w}" for w in WORLDS])
+def test_example_script_gives_the_one_process_numbers(session, world):
+    """examples/ddp_train.py (GlobalMean over micro-batches, InfoNCELoss(global_batch=True)) trained on W ranks
+    ends with the losses and weights of the one-process run."""
+    if not hasattr(lk, "InfoNCELoss") or not hasattr(lk, "CrossEntropyLoss"):
+        pytest.skip("the example needs losskit.InfoNCELoss and losskit.CrossEntropyLoss")
+    ref = W.run_example()  # no process group in this process: the one-process training
+    for r, res in enumerate(session(world)):
+        out = _ok(res["example"], f"the example on rank {r}")
+        assert sorted(out) == sorted(ref)
+        for key, value in ref.items():
+            torch.testing.assert_close(out[key], value, **TOL, msg=lambda m, k=key, r=r: f"{k} on rank {r}: {m}")
