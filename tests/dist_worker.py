@@ -64,6 +64,14 @@ def data_masks(n: int) -> dict[str, Tensor]:
     return {"x": torch.randn(n, 3, 2, 4, generator=g, dtype=F64), "target": torch.randint(0, 3, (n, 3, 2), generator=g)}
 
 
+def data_multilabel(n: int) -> dict[str, Tensor]:
+    g = _gen(15)
+    return {
+        "x": torch.randn(n, 3, 2, 4, generator=g, dtype=F64),
+        "target": (torch.rand(n, 3, 3, 2, generator=g) < 0.4).to(F64),
+    }
+
+
 def data_tokens(n: int) -> dict[str, Tensor]:
     g = _gen(14)
     labels = torch.randint(0, 5, (n, 3), generator=g)
@@ -226,12 +234,13 @@ def _metric_case(name: str, cls: str, data, width, call, **options) -> ModelCase
     return ModelCase(name, data, width, loss, requires=cls, options=options)
 
 
-def _seg_case(name: str, cls: str, **options) -> ModelCase:
+def _seg_case(name: str, cls: str, mode: str = "multiclass", **options) -> ModelCase:
     def loss(model, batch, global_batch, reduction):
-        module = getattr(lk, cls)(mode="multiclass", global_batch=global_batch, reduction=reduction, **options)
+        module = getattr(lk, cls)(mode=mode, global_batch=global_batch, reduction=reduction, **options)
         return module(model(batch["x"]).permute(0, 3, 1, 2), batch["target"])
 
-    return ModelCase(name, data_masks, (4, 3), loss, requires=cls, none_rows=False, options=options)
+    data = data_masks if mode == "multiclass" else data_multilabel
+    return ModelCase(name, data, (4, 3), loss, requires=cls, none_rows=False, options=options)
 
 
 CASES: list[ModelCase] = [
@@ -264,6 +273,10 @@ CASES: list[ModelCase] = [
     _seg_case("dice", "DiceLoss"),
     _seg_case("jaccard", "JaccardLoss"),
     _seg_case("tversky", "TverskyLoss", alpha=0.3, beta=0.7, gamma=1.5),
+    _seg_case(
+        "dice_ignore_weighted", "DiceLoss", ignore_index=2, class_weights=torch.tensor([0.5, 2.0, 1.0], dtype=F64)
+    ),
+    _seg_case("jaccard_multilabel_log", "JaccardLoss", mode="multilabel", log_loss=True, smooth=0.5),
 ]
 
 
@@ -328,10 +341,26 @@ def reduce_backward(sizes, me) -> dict:
     return {"value": y.detach(), "grad": x.grad}
 
 
+def all_empty(sizes, me) -> dict:
+    """Every rank with an empty batch: a gathered (0, 2), a mean over nothing of 0, a zero-size gradient."""
+    x = torch.zeros(0, 2, dtype=F64, requires_grad=True)
+    gathered = lkd.all_gather(x)
+    loss = lkd.global_reduce_loss((gathered**2).sum(1), "mean")
+    loss.backward()
+    return {"shape": torch.tensor(gathered.shape), "loss": loss.detach(), "grad": x.grad}
+
+
+def bool_and_int_sums(sizes, me) -> dict:
+    mask = torch.arange(3) < me + 1
+    return {"mask": lkd.all_reduce_sum(mask), "ints": lkd.all_reduce_sum(torch.arange(3) * (me + 1))}
+
+
 PRIMITIVES: dict[str, Callable[[tuple[int, ...], int], dict]] = {
     "gather_values": gather_values,
     "gather_backward": gather_backward,
     "reduce_backward": reduce_backward,
+    "all_empty": all_empty,
+    "bool_and_int_sums": bool_and_int_sums,
 }
 
 

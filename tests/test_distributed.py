@@ -256,6 +256,20 @@ def test_all_reduce_sum_value_and_backward(session, world, k, sizes):
         torch.testing.assert_close(out["grad"], grad, **TOL)
 
 
+@pytest.mark.parametrize(("world", "k", "sizes"), CONFIGS, ids=[_cid(w, s) for w, _, s in CONFIGS])
+def test_empty_everywhere_and_integer_sums(session, world, k, sizes):
+    # by hand: nothing on any rank gathers to (0, 2) and averages to 0; sums of bool masks count
+    counts = sum((torch.arange(3) < r + 1).long() for r in range(world))
+    ints = torch.arange(3) * sum(range(1, world + 1))
+    for r, res in enumerate(session(world)):
+        empty = _ok(res[(k, "all_empty")], f"rank {r}")
+        assert empty["shape"].tolist() == [0, 2] and float(empty["loss"]) == 0.0
+        assert empty["grad"].shape == (0, 2)
+        sums = _ok(res[(k, "bool_and_int_sums")], f"rank {r}")
+        assert sums["mask"].dtype == torch.int64 and sums["mask"].equal(counts)
+        assert sums["ints"].equal(ints)
+
+
 ERRORS = {
     # case: (class, regex of the message every rank must raise)
     "gather_width": (lk.LossShapeError, r"^all_gather: x must have the same shape after dim 0 .* but got \(3, 4\) "
