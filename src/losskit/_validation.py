@@ -578,3 +578,64 @@ def check_pointwise(
         check_finite(name, arg_target, target)
         check_finite(name, "weight", weight)
         check_nonnegative(name, "weight", weight)
+
+
+def check_binary_inputs(
+    name: str,
+    input: Tensor,
+    target: Tensor,
+    *,
+    role: str = "logits",
+    match_dtype: bool = False,
+    **weights: Tensor | None,
+) -> None:
+    """The metadata checks of a loss with one binary problem per element (binary cross-entropy, sigmoid focal,
+    asymmetric): floating ``input`` and ``target`` of one shape (``target`` also of ``input``'s dtype if
+    ``match_dtype``), and optional ``weights`` (``weight=``, ``pos_weight=`` ...) that broadcast to ``input``.
+
+    The value checks are :func:`check_binary_values`.
+    """
+    check_tensor(name, "input", input)
+    check_tensor(name, "target", target)
+    check_floating(name, "input", input, role=role)
+    if not target.is_floating_point():
+        fix = "use target.float() (and divide a {0, 255} mask by 255)"
+        if target.dim() == input.dim() - 1 and input.dim() >= 1:
+            fix = (
+                f"for class indices use F.one_hot(target, {input.shape[-1]}).float(); "
+                "for 0/1 labels use target.float()"
+            )
+        raise LossTypeError(
+            f"{name}: target must be a floating-point tensor of 0/1 labels (or probabilities in [0, 1]) of input's "
+            f"shape {shape_str(input)}, but got dtype {target.dtype} and shape {shape_str(target)}; {fix}"
+        )
+    if match_dtype and target.dtype != input.dtype:
+        raise LossTypeError(
+            f"{name}: target must have the dtype of input ({input.dtype}), but got {target.dtype}; "
+            "use target.to(input.dtype)"
+        )
+    check_same_shape(name, input, target)
+    per_class = f" or one per class along the last dim ({input.shape[-1]},)" if input.dim() else ""
+    for arg, w in weights.items():
+        check_broadcast_to(name, arg, w, input, fix=f"pass one {arg} per element {shape_str(input)}{per_class}")
+    if target.device != input.device or any(w is not None and w.device != input.device for w in weights.values()):
+        check_same_device(name, input=input, target=target, **weights)
+
+
+def check_binary_values(name: str, target: Tensor, **weights: Tensor | None) -> None:
+    """The value checks of :func:`check_binary_inputs`: ``target`` finite and in ``[0, 1]`` (the fix names the
+    usual culprits, ``{0, 255}`` masks and ``{-1, 1}`` labels), ``weights`` finite and non-negative."""
+    check_finite(name, "target", target)
+    if target.numel():
+        lo, hi = (float(v) for v in torch.aminmax(target.detach()))
+        if lo < 0.0 or hi > 1.0:
+            if lo >= 0.0 and hi == 255.0:
+                fix = "it looks like a {0, 255} mask: use target / 255"
+            elif lo == -1.0 and hi == 1.0:
+                fix = "it looks like {-1, 1} labels: use (target + 1) / 2"
+            else:
+                fix = "targets are probabilities of the positive class: rescale or threshold them into [0, 1]"
+            raise LossValueError(f"{name}: target must lie in [0, 1], but got values in [{lo:g}, {hi:g}]; {fix}")
+    for arg, w in weights.items():
+        check_finite(name, arg, w)
+        check_nonnegative(name, arg, w)

@@ -324,65 +324,6 @@ def nll_loss(
 # --------------------------------------------------------------------------------------------
 # binary cross-entropy
 # --------------------------------------------------------------------------------------------
-def _check_binary_inputs(
-    name: str,
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None,
-    pos_weight: Tensor | None = None,
-    *,
-    logits: bool,
-) -> None:
-    """Metadata checks of the binary losses (no tensor values read)."""
-    V.check_tensor(name, "input", input)
-    V.check_tensor(name, "target", target)
-    V.check_floating(name, "input", input, role="logits" if logits else "probabilities")
-    if not target.is_floating_point():
-        raise V.LossTypeError(
-            f"{name}: target must be a floating-point tensor of 0/1 labels or probabilities, but got dtype "
-            f"{target.dtype}; use target.float() (and divide a {{0, 255}} mask by 255)"
-        )
-    if not logits and target.dtype != input.dtype:
-        raise V.LossTypeError(
-            f"{name}: target must have the dtype of input ({input.dtype}), but got {target.dtype}; "
-            "use target.to(input.dtype)"
-        )
-    V.check_same_shape(name, input, target)
-    classes = f" or one per class ({input.shape[-1]},)" if input.dim() else ""
-    V.check_broadcast_to(
-        name, "weight", weight, input, fix=f"pass one weight per element {V.shape_str(input)}{classes}"
-    )
-    V.check_broadcast_to(
-        name, "pos_weight", pos_weight, input,
-        fix=f"pass one entry per class along the last dim, shape ({input.shape[-1] if input.dim() else 1},)",
-    )
-    if target.device != input.device or any(t is not None and t.device != input.device for t in (weight, pos_weight)):
-        V.check_same_device(name, input=input, target=target, weight=weight, pos_weight=pos_weight)
-
-
-def _check_binary_target_values(name: str, target: Tensor) -> None:
-    """Binary targets are finite and in ``[0, 1]``; the fix names the usual culprits ({0, 255}, {-1, 1})."""
-    V.check_finite(name, "target", target)
-    if target.numel() == 0:
-        return
-    lo, hi = (float(v) for v in torch.aminmax(target.detach()))
-    if lo >= 0.0 and hi <= 1.0:
-        return
-    if lo >= 0.0 and hi == 255.0:
-        fix = "it looks like a {0, 255} mask: use target / 255"
-    elif lo == -1.0 and hi == 1.0:
-        fix = "it looks like {-1, 1} labels: use (target + 1) / 2"
-    else:
-        fix = "targets are probabilities of the positive class: rescale or threshold them into [0, 1]"
-    raise V.LossValueError(f"{name}: target must lie in [0, 1], but got values in [{lo:g}, {hi:g}]; {fix}")
-
-
-def _check_binary_weight_values(name: str, weight: Tensor | None, pos_weight: Tensor | None = None) -> None:
-    for arg, t in (("weight", weight), ("pos_weight", pos_weight)):
-        V.check_finite(name, arg, t)
-        V.check_nonnegative(name, arg, t)
-
-
 def _smooth_binary(target: Tensor, label_smoothing: float) -> Tensor:
     """``t (1 - s) + s / 2``: hard 0/1 labels become ``s / 2`` and ``1 - s / 2``."""
     if label_smoothing == 0.0:
@@ -449,15 +390,14 @@ def binary_cross_entropy(
     V.check_reduction(name, reduction)
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     if V.enabled():
-        _check_binary_inputs(name, input, target, weight, logits=False)
+        V.check_binary_inputs(name, input, target, role="probabilities", match_dtype=True, weight=weight)
     if V.values_due(name, input, target, weight):
         V.check_finite(name, "input", input)
         V.check_unit_range(
             name, "input", input,
             fix="it looks like logits: use binary_cross_entropy_with_logits on them, or apply torch.sigmoid first",
         )
-        _check_binary_target_values(name, target)
-        _check_binary_weight_values(name, weight)
+        V.check_binary_values(name, target, weight=weight)
     target = _smooth_binary(target, label_smoothing)
     if weight is None and input.numel() > 0:
         return F.binary_cross_entropy(input, target, reduction=reduction)
@@ -529,11 +469,10 @@ def binary_cross_entropy_with_logits(
     V.check_reduction(name, reduction)
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     if V.enabled():
-        _check_binary_inputs(name, input, target, weight, pos_weight, logits=True)
+        V.check_binary_inputs(name, input, target, weight=weight, pos_weight=pos_weight)
     if V.values_due(name, input, target, weight, pos_weight):
         V.check_finite(name, "input", input)
-        _check_binary_target_values(name, target)
-        _check_binary_weight_values(name, weight, pos_weight)
+        V.check_binary_values(name, target, weight=weight, pos_weight=pos_weight)
         V.warn_if_sigmoid_probabilities(
             name, input, fix="pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
         )

@@ -122,39 +122,14 @@ def _class_mean_denominator(valid: Tensor, safe: Tensor, weight: Tensor | None) 
     return torch.where(valid, weight[safe], torch.zeros((), dtype=weight.dtype, device=weight.device)).sum()
 
 
-def _check_sigmoid_input(
-    name: str, input: Tensor, target: Tensor, **weights: Tensor | None
-) -> None:
+def _check_sigmoid_input(name: str, input: Tensor, target: Tensor, **weights: Tensor | None) -> None:
     """The guard of the sigmoid losses: logits and floating targets in ``[0, 1]`` of one shape; weights that
     broadcast to ``input`` without changing its shape."""
     if V.enabled():
-        V.check_tensor(name, "input", input)
-        V.check_tensor(name, "target", target)
-        V.check_floating(name, "input", input, role="logits")
-        if not target.is_floating_point():
-            fix = "use target.float()"
-            if target.dim() == input.dim() - 1 and input.dim() >= 1:
-                fix = f"for class indices use F.one_hot(target, {input.shape[-1]}).float(); for 0/1 labels {fix}"
-            raise V.LossTypeError(
-                f"{name}: target must be a floating-point tensor of 0/1 labels (or probabilities in [0, 1]) of "
-                f"input's shape {V.shape_str(input)}, but got dtype {target.dtype} and shape "
-                f"{V.shape_str(target)}; {fix}"
-            )
-        V.check_same_shape(name, input, target)
-        V.check_same_device(name, input=input, target=target, **weights)
-        labels = f" or one per label ({input.shape[-1]},)" if input.dim() else ""
-        for arg, w in weights.items():
-            V.check_broadcast_to(name, arg, w, input, fix=f"pass one {arg} per element {V.shape_str(input)}{labels}")
+        V.check_binary_inputs(name, input, target, **weights)
     if V.values_due(name, input, target, *weights.values()):
         V.check_finite(name, "input", input)
-        V.check_finite(name, "target", target)
-        V.check_unit_range(
-            name, "target", target,
-            fix="pass 0/1 labels (masks stored as {0, 255} need target / 255)",
-        )
-        for arg, w in weights.items():
-            V.check_finite(name, arg, w)
-            V.check_nonnegative(name, arg, w)
+        V.check_binary_values(name, target, **weights)
         V.warn_if_sigmoid_probabilities(name, input)
 
 
