@@ -49,6 +49,8 @@ class _Session:
 
     def _start(self) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "LOSSKIT_GUARD": "first"}
+        # the workers import this checkout's losskit and tests, installed or not
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH")]))
         port, tag = _free_port(), f"w{self.world}-a{self.attempt}"
         self.outs = [self.tmp / f"{tag}-r{r}.pt" for r in range(self.world)]
         self.logs = [open(self.tmp / f"{tag}-r{r}.log", "w+") for r in range(self.world)]  # closed in _collect
