@@ -254,6 +254,23 @@ def check_positive(name: str, arg: str, value: float, *, allow_zero: bool = Fals
     return float(value)
 
 
+def check_ignore_index(name: str, ignore_index: object, *, probabilities: bool = False) -> int:
+    """``ignore_index`` is an int (not a bool); with a target of class ``probabilities`` it must be negative
+    (unused), since it applies to class indices only."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise LossTypeError(
+            f"{name}: ignore_index must be an int, but got {ignore_index!r}; pass the target value to skip, "
+            "e.g. ignore_index=-100 (the default)"
+        )
+    if probabilities and ignore_index >= 0:
+        raise LossOptionError(
+            f"{name}: ignore_index applies to class-index targets only, but got ignore_index={ignore_index} "
+            "with a target of class probabilities; drop ignore_index (to skip rows of probabilities, use "
+            "reduction='none' and mask the result)"
+        )
+    return ignore_index
+
+
 # --------------------------------------------------------------------------------------------
 # metadata checks on tensors
 # --------------------------------------------------------------------------------------------
@@ -356,6 +373,24 @@ def check_vector(name: str, arg: str, t: Tensor | None, length: int, *, what: st
             f"{name}: {arg} must be a 1-D tensor of {length} elements ({what}), but got shape "
             f"{shape_str(t)}; pass a tensor of shape ({length},)"
         )
+
+
+def check_class_vector(name: str, arg: str, t: Tensor | None, input: Tensor, num_classes: int) -> None:
+    """Optional per-class factors (class ``weight``, focal ``alpha`` ...): :func:`check_vector` of
+    ``num_classes`` entries, in the dtype of ``input``."""
+    if t is None:
+        return
+    check_vector(name, arg, t, num_classes)
+    if t.dtype != input.dtype:
+        raise LossTypeError(
+            f"{name}: {arg} must have the dtype of input ({input.dtype}), but got {t.dtype}; use {arg}.to(input.dtype)"
+        )
+
+
+def class_dim_of(input: Tensor) -> int:
+    """The class dimension of class scores: 1 for batched input ``(N, C, ...)``, 0 for one unbatched sample
+    ``(C,)`` (the convention of :func:`check_class_inputs`)."""
+    return 1 if input.dim() > 1 else 0
 
 
 def check_class_target(
@@ -639,3 +674,69 @@ def check_binary_values(name: str, target: Tensor, **weights: Tensor | None) -> 
     for arg, w in weights.items():
         check_finite(name, arg, w)
         check_nonnegative(name, arg, w)
+
+
+def check_class_inputs(
+    name: str,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    *,
+    allow_probabilities: bool = False,
+    role: str = "logits",
+    **vectors: Tensor | None,
+) -> bool:
+    """The metadata checks of a loss on class scores with :func:`losskit.functional.cross_entropy`'s conventions.
+
+    ``input`` of ``role`` (floating), ``(N, C)``, ``(N, C, d1, ...)`` or unbatched ``(C,)``; ``target`` of class
+    indices (:func:`check_class_target`; class probabilities of ``input``'s shape too if ``allow_probabilities``);
+    optional per-class ``weight`` and ``vectors`` (``alpha=`` ...) of ``C`` entries in ``input``'s dtype
+    (:func:`check_class_vector`); one device; ``ignore_index`` unused with probabilities. Returns ``True`` when
+    ``target`` holds class probabilities. The type of ``ignore_index`` is :func:`check_ignore_index`'s job (call
+    it before, outside ``if enabled()``); the value checks are :func:`check_class_values`.
+    """
+    check_tensor(name, "input", input)
+    check_tensor(name, "target", target)
+    check_floating(name, "input", input, role=role)
+    if input.dim() == 0:
+        raise LossShapeError(
+            f"{name}: input must have a class dimension, (N, C), (N, C, d1, ...) or (C,), but got shape (); "
+            "pass one score per class"
+        )
+    probabilities = check_class_target(name, input, target, allow_probabilities=allow_probabilities)
+    num_classes = input.shape[class_dim_of(input)]
+    tensors = {"weight": weight, **vectors}
+    for arg, t in tensors.items():
+        check_class_vector(name, arg, t, input, num_classes)
+    if target.device != input.device or any(t is not None and t.device != input.device for t in tensors.values()):
+        check_same_device(name, input=input, target=target, **tensors)
+    if probabilities:
+        check_ignore_index(name, ignore_index, probabilities=True)
+    return probabilities
+
+
+def check_class_values(
+    name: str,
+    target: Tensor,
+    num_classes: int,
+    ignore_index: int,
+    *,
+    probabilities: bool = False,
+    **vectors: Tensor | None,
+) -> None:
+    """The value checks of :func:`check_class_inputs` on the target and per-class ``vectors`` (``weight=``,
+    ``alpha=`` ...): vectors finite and non-negative; class indices in ``[0, num_classes)`` or ``ignore_index``
+    (:func:`check_class_range`), or class ``probabilities`` finite and in ``[0, 1]``."""
+    for arg, t in vectors.items():
+        check_finite(name, arg, t)
+        check_nonnegative(name, arg, t)
+    if probabilities:
+        check_finite(name, "target", target)
+        check_unit_range(
+            name, "target", target,
+            fix="a target of class probabilities holds probabilities (e.g. scores.softmax(1)); "
+            "pass class indices for hard labels",
+        )
+    else:
+        check_class_range(name, target, num_classes, ignore_index)

@@ -42,11 +42,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # shared pieces of the multi-class losses
 # --------------------------------------------------------------------------------------------
-def _class_dim(input: Tensor) -> int:
-    """The class dimension: 1 for batched input ``(N, C, ...)``, 0 for one unbatched sample ``(C,)``."""
-    return 1 if input.dim() > 1 else 0
-
-
 def _is_probability_target(input_shape: tuple[int, ...] | torch.Size, target: Tensor) -> bool:
     """torch's rule: a floating ``target`` of the input's (logits') shape holds class probabilities."""
     return target.is_floating_point() and tuple(target.shape) == tuple(input_shape)
@@ -59,81 +54,8 @@ def _as_index_target(target: Tensor, probabilities: bool) -> Tensor:
     return target.long()
 
 
-def _check_ignore_index(name: str, ignore_index: object) -> None:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise V.LossTypeError(
-            f"{name}: ignore_index must be an int, but got {ignore_index!r}; pass the target value to skip, "
-            "e.g. ignore_index=-100 (the default)"
-        )
-
-
-def _check_class_weight(name: str, weight: Tensor | None, input: Tensor, num_classes: int) -> None:
-    """Class weights: a floating 1-D tensor of ``num_classes`` entries in the input's dtype."""
-    if weight is None:
-        return
-    V.check_vector(name, "weight", weight, num_classes)
-    if weight.dtype != input.dtype:
-        raise V.LossTypeError(
-            f"{name}: weight must have the dtype of input ({input.dtype}), but got {weight.dtype}; "
-            "use weight.to(input.dtype)"
-        )
-
-
-def _check_no_ignore_with_probabilities(name: str, ignore_index: int) -> None:
-    if ignore_index >= 0:
-        raise V.LossOptionError(
-            f"{name}: ignore_index applies to class-index targets only, but got ignore_index={ignore_index} "
-            "with a target of class probabilities; drop ignore_index (to skip rows of probabilities, use "
-            "reduction='none' and mask the result)"
-        )
-
-
-def _check_class_inputs(
-    name: str,
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None,
-    ignore_index: int,
-    *,
-    allow_probabilities: bool,
-) -> None:
-    """Metadata checks of :func:`cross_entropy` and :func:`nll_loss` (no tensor values read)."""
-    V.check_tensor(name, "input", input)
-    V.check_tensor(name, "target", target)
-    V.check_floating(name, "input", input, role="scores" if allow_probabilities else "log-probabilities")
-    if input.dim() == 0:
-        raise V.LossShapeError(
-            f"{name}: input must have a class dimension, (N, C), (N, C, d1, ...) or (C,), but got shape (); "
-            "pass one score per class"
-        )
-    if target.device != input.device or (weight is not None and weight.device != input.device):
-        V.check_same_device(name, input=input, target=target, weight=weight)
-    probabilities = V.check_class_target(name, input, target, allow_probabilities=allow_probabilities)
-    _check_class_weight(name, weight, input, input.shape[_class_dim(input)])
-    if probabilities:
-        _check_no_ignore_with_probabilities(name, ignore_index)
-
-
-def _check_class_values(
-    name: str,
-    target: Tensor,
-    weight: Tensor | None,
-    ignore_index: int,
-    num_classes: int,
-    probabilities: bool,
-) -> None:
-    """Value checks of the target and class weights of the multi-class losses."""
-    V.check_finite(name, "weight", weight)
-    V.check_nonnegative(name, "weight", weight)
-    if probabilities:
-        V.check_finite(name, "target", target)
-        V.check_unit_range(
-            name, "target", target,
-            fix="a target of class probabilities holds probabilities (e.g. scores.softmax(1)); "
-            "pass class indices for hard labels",
-        )
-    else:
-        V.check_class_range(name, target, num_classes, ignore_index)
+_check_ignore_index = V.check_ignore_index
+"""Kept for the Modules (``modules/classification.py`` checks ``ignore_index`` at construction)."""
 
 
 def _mean_denominator(
@@ -233,14 +155,16 @@ def cross_entropy(
     name = "cross_entropy"
     V.check_reduction(name, reduction)
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
-    _check_ignore_index(name, ignore_index)
+    V.check_ignore_index(name, ignore_index)
     if V.enabled():
-        _check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True)
+        V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores")
     probabilities = _is_probability_target(input.shape, target)
-    class_dim = _class_dim(input)
+    class_dim = V.class_dim_of(input)
     if V.values_due(name, input, target, weight):
         V.check_finite(name, "input", input)
-        _check_class_values(name, target, weight, ignore_index, input.shape[class_dim], probabilities)
+        V.check_class_values(
+            name, target, input.shape[class_dim], ignore_index, probabilities=probabilities, weight=weight
+        )
         V.warn_if_probabilities(name, input)
     target = _as_index_target(target, probabilities)
     loss = F.cross_entropy(
@@ -302,13 +226,13 @@ def nll_loss(
     """
     name = "nll_loss"
     V.check_reduction(name, reduction)
-    _check_ignore_index(name, ignore_index)
+    V.check_ignore_index(name, ignore_index)
     if V.enabled():
-        _check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=False)
-    class_dim = _class_dim(input)
+        V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
+    class_dim = V.class_dim_of(input)
     if V.values_due(name, input, target, weight):
         V.check_finite(name, "input", input, allow_neg_inf=True)
-        _check_class_values(name, target, weight, ignore_index, input.shape[class_dim], False)
+        V.check_class_values(name, target, input.shape[class_dim], ignore_index, weight=weight)
         V.warn_if_logprob_positive(
             name, "input", input,
             fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
@@ -543,9 +467,8 @@ def _check_linear_inputs(
     except V.LosskitError as err:
         where = f"input {V.shape_str(logits)}"
         raise type(err)(str(err).replace(where, f"logits {V.shape_str(logits)} (input @ linear_weight.T)")) from None
-    _check_class_weight(name, weight, input, num_classes)
-    if probabilities:
-        _check_no_ignore_with_probabilities(name, ignore_index)
+    V.check_class_vector(name, "weight", weight, input, num_classes)
+    V.check_ignore_index(name, ignore_index, probabilities=probabilities)
 
 
 def linear_cross_entropy(
@@ -611,7 +534,7 @@ def linear_cross_entropy(
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     if ignore_index is None:
         ignore_index = -100
-    _check_ignore_index(name, ignore_index)
+    V.check_ignore_index(name, ignore_index)
     if V.enabled():
         _check_linear_inputs(name, input, linear_weight, target, linear_bias, weight, ignore_index)
     num_classes = linear_weight.shape[0]
@@ -622,7 +545,7 @@ def linear_cross_entropy(
         V.check_finite(name, "input", input)
         V.check_finite(name, "linear_weight", linear_weight)
         V.check_finite(name, "linear_bias", linear_bias)
-        _check_class_values(name, target, weight, ignore_index, num_classes, probabilities)
+        V.check_class_values(name, target, num_classes, ignore_index, probabilities=probabilities, weight=weight)
     target = _as_index_target(target, probabilities)
     loss = F.linear_cross_entropy(
         input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=_sum_or_none(reduction),

@@ -48,10 +48,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _class_dim(input: Tensor) -> int:
-    return 1 if input.dim() > 1 else 0
-
-
 def _along_class_dim(vector: Tensor, input: Tensor, class_dim: int) -> Tensor:
     """A ``(C,)`` vector shaped to broadcast against ``input`` along its class dimension."""
     shape = [1] * input.dim()
@@ -71,43 +67,21 @@ def _check_class_input(
     name: str, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, **vectors: Tensor | None
 ) -> None:
     """The guard of the softmax losses: class-index targets as ``cross_entropy``, per-class vectors."""
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise V.LossTypeError(
-            f"{name}: ignore_index must be an int, but got {ignore_index!r}; pass the target value to skip, "
-            "e.g. ignore_index=-100 (the default)"
-        )
+    V.check_ignore_index(name, ignore_index)
     if V.enabled():
-        V.check_tensor(name, "input", input)
-        V.check_tensor(name, "target", target)
-        V.check_floating(name, "input", input, role="logits")
-        if input.dim() == 0:
-            raise V.LossShapeError(
-                f"{name}: input must have a class dimension, (C,), (N, C) or (N, C, d1, ...), but got shape (); "
-                "pass one score per class"
-            )
-        V.check_class_target(name, input, target)
-        num_classes = input.shape[_class_dim(input)]
-        V.check_same_device(name, input=input, target=target, weight=weight, **vectors)
-        for arg, vector in {"weight": weight, **vectors}.items():
-            V.check_vector(name, arg, vector, num_classes)
-            if vector is not None and vector.dtype != input.dtype:
-                raise V.LossTypeError(
-                    f"{name}: {arg} must have the dtype of input ({input.dtype}), but got {vector.dtype}; "
-                    f"use {arg}.to(input.dtype)"
-                )
+        V.check_class_inputs(name, input, target, weight, ignore_index, **vectors)
     if V.values_due(name, input, target, weight, *vectors.values()):
         V.check_finite(name, "input", input)
-        V.check_class_range(name, target, input.shape[_class_dim(input)], ignore_index)
+        # ``weight`` is checked for negative values only (these losses never checked it for NaN/Inf, unlike
+        # cross_entropy; passing it to check_class_values below would add that check)
         V.check_nonnegative(name, "weight", weight)
-        for arg, vector in vectors.items():
-            V.check_finite(name, arg, vector)
-            V.check_nonnegative(name, arg, vector)
-        V.warn_if_probabilities(name, input, class_dim=1)
+        V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, **vectors)
+        V.warn_if_probabilities(name, input)
 
 
 def _class_terms(input: Tensor, target: Tensor, ignore_index: int) -> tuple[int, Tensor, Tensor, Tensor, Tensor]:
     """``class_dim``, ``log_softmax(input)``, the non-ignored mask, safe target indices and ``log p_y``."""
-    class_dim = _class_dim(input)
+    class_dim = V.class_dim_of(input)
     log_p = input.log_softmax(class_dim)
     valid = target != ignore_index
     safe = target.masked_fill(~valid, 0)
