@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from torch import Tensor, nn
@@ -40,4 +41,4 @@ class Loss(nn.Module):
     def summary(cls) -> str:
         """The first line of the class docstring."""
         first = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        return first.split("; see ")[0].rstrip(".") + "."
+        return re.split(r";\s*see\b", first)[0].rstrip(". ") + "."
