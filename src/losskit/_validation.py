@@ -242,10 +242,14 @@ def check_unit_interval(name: str, arg: str, value: float) -> float:
     return float(value)
 
 
+def is_number(value: object) -> bool:
+    """``value`` is a Python int or float, and not a bool (the test of every numeric option)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_positive(name: str, arg: str, value: float, *, allow_zero: bool = False) -> float:
     """A float option that must be > 0 (or >= 0)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
+    ok = is_number(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise LossOptionError(

@@ -44,10 +44,6 @@ def _option_error(name: str, arg: str, expected: str, value: object, fix: str) -
     return V.LossOptionError(f"{name}: {arg} must be {expected}, but got {value!r}; {fix}")
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _along_class_dim(vector: Tensor, input: Tensor, class_dim: int) -> Tensor:
     """A ``(C,)`` vector shaped to broadcast against ``input`` along its class dimension."""
     shape = [1] * input.dim()
@@ -111,7 +107,7 @@ def _check_sigmoid_input(name: str, input: Tensor, target: Tensor, **weights: Te
 def _focal_options(name: str, gamma: float, alpha: object, label_smoothing: float) -> tuple[float, float]:
     gamma = V.check_positive(name, "gamma", gamma, allow_zero=True)
     smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
-    if alpha is not None and not isinstance(alpha, Tensor) and not (_is_number(alpha) and alpha >= 0):
+    if alpha is not None and not isinstance(alpha, Tensor) and not (V.is_number(alpha) and alpha >= 0):
         raise _option_error(
             name, "alpha", "None, a float >= 0 or a (C,) tensor of class factors", alpha,
             "pass e.g. alpha=0.25, or alpha=torch.tensor([...]) with one factor per class",
@@ -120,7 +116,7 @@ def _focal_options(name: str, gamma: float, alpha: object, label_smoothing: floa
 
 
 def _sigmoid_focal_options(name: str, alpha: float, gamma: float, label_smoothing: float) -> tuple[float, float]:
-    if not (_is_number(alpha) and alpha <= 1):
+    if not (V.is_number(alpha) and alpha <= 1):
         raise _option_error(
             name, "alpha", "a float in [0, 1] (or negative to disable it)", alpha,
             "pass e.g. alpha=0.25 (torchvision's default) or alpha=-1 for no class balancing",
@@ -132,13 +128,13 @@ def _sigmoid_focal_options(name: str, alpha: float, gamma: float, label_smoothin
 
 
 def _poly_options(name: str, epsilon: float, label_smoothing: float) -> float:
-    if not (_is_number(epsilon) and math.isfinite(epsilon) and epsilon >= -1):
+    if not (V.is_number(epsilon) and math.isfinite(epsilon) and epsilon >= -1):
         raise _option_error(name, "epsilon", "a float >= -1", epsilon, "pass e.g. epsilon=1.0 (0 gives cross-entropy)")
     return V.check_unit_interval(name, "label_smoothing", label_smoothing)
 
 
 def _gce_options(name: str, q: float) -> None:
-    if not (_is_number(q) and 0 < q <= 1):
+    if not (V.is_number(q) and 0 < q <= 1):
         raise _option_error(
             name, "q", "a float in (0, 1]", q, "pass e.g. q=0.7 (q near 0 approaches cross-entropy, q=1 is MAE)"
         )
@@ -148,7 +144,7 @@ def _asymmetric_options(name: str, gamma_pos: float, gamma_neg: float, clip: flo
     gamma_pos = V.check_positive(name, "gamma_pos", gamma_pos, allow_zero=True)
     gamma_neg = V.check_positive(name, "gamma_neg", gamma_neg, allow_zero=True)
     for arg, value, example in (("clip", clip, "clip=0.05 (0 disables it)"), ("eps", eps, "eps=1e-8")):
-        if not (_is_number(value) and 0 <= value < 1):
+        if not (V.is_number(value) and 0 <= value < 1):
             raise _option_error(name, arg, "a float in [0, 1)", value, f"pass e.g. {example}")
     return gamma_pos, gamma_neg
 

@@ -33,11 +33,19 @@ __all__ = [
 ]
 
 
-def _pointwise(name: str, terms_fn, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str) -> Tensor:
-    """Shared body: checks, then torch's fused kernel when it gives the documented numbers."""
+def _checked(name: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str, domain=None) -> None:
+    """The checks of every loss here (shapes, dtypes, devices, finite values, non-negative weight), plus an
+    optional value check of the loss's domain that runs on the same schedule (its own first call per input kind)."""
     V.check_reduction(name, reduction)
     if V.enabled():
         V.check_pointwise(name, input, target, weight)
+    if domain is not None and V.values_due(f"{name}:domain", input, target):
+        domain()
+
+
+def _pointwise(name: str, terms_fn, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str) -> Tensor:
+    """Shared body: checks, then torch's fused kernel when it gives the documented numbers."""
+    _checked(name, input, target, weight, reduction)
     if weight is None and input.numel() > 0:
         return terms_fn(reduction)
     return reduce_loss(terms_fn("none"), reduction, weight=weight)
@@ -213,16 +221,6 @@ _LOG_COSH_SWITCH = 10.0
 """Below this ``|x - y|``, log-cosh uses the form exact near 0; above it, the form that cannot overflow."""
 
 
-def _checked(name: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str, domain=None) -> None:
-    """The checks of :func:`mse_loss` (shapes, dtypes, devices, finite values, non-negative weight), plus an
-    optional value check of the loss's domain that runs on the same schedule (its own first call per input kind)."""
-    V.check_reduction(name, reduction)
-    if V.enabled():
-        V.check_pointwise(name, input, target, weight)
-    if domain is not None and V.values_due(f"{name}:domain", input, target):
-        domain()
-
-
 def log_cosh_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, reduction: str = "mean") -> Tensor:
     r"""Log-cosh loss: about :math:`\tfrac12 d^2` for small errors and :math:`|d| - \log 2` for large ones.
 
@@ -265,7 +263,7 @@ def _quantile_list(name: str, quantiles: float | Sequence[float]) -> tuple[float
     """``None`` for one float quantile, else the tuple; every quantile lies in ``(0, 1)``."""
 
     def ok(q: object) -> bool:
-        return isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1
+        return V.is_number(q) and 0 < q < 1
 
     if ok(quantiles):
         return None
