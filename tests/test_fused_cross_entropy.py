@@ -288,3 +288,24 @@ def test_fused_cross_entropy_refuses_calls_outside_its_path(args, kwargs, match)
 def test_fused_cross_entropy_bad_reduction():
     with pytest.raises(lk.LossOptionError, match="'avg'"):
         fused_cross_entropy(torch.randn(2, 3), torch.tensor([0, 1]), reduction="avg")
+
+
+def test_fused_cross_entropy_split_over_threads_matches(monkeypatch):
+    """With two torch threads the chunks are shared between two Python threads: same numbers as one thread."""
+    x, t, _ = _case("kdim", torch.float64)
+    w = torch.linspace(0.2, 2.0, 5, dtype=torch.float64)
+    results = []
+    old = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            a = x.clone().requires_grad_()
+            out = fused_cross_entropy(a, t, w, label_smoothing=0.1, reduction="none")
+            out.backward(torch.ones_like(out) * 1.5)
+        finally:
+            torch.set_num_threads(old)
+        results.append((out.detach(), a.grad))
+    assert torch.get_num_threads() == old
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
+    ref = F.cross_entropy(x, t, w, label_smoothing=0.1, reduction="none")
+    torch.testing.assert_close(results[1][0], ref)

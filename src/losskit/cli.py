@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = [
     "losskit.catalog_cli",
     "losskit.demo",
     "losskit.bench.guard",
+    "losskit.bench.cli",
 ]
 
 

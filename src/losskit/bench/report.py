@@ -1,0 +1,226 @@
+"""Turn the results of :func:`losskit.bench.runner.run_suite` into ratios, a Markdown table, a plot and files.
+
+Ratios compare implementations measured in the same run: ``speed-up = baseline median time / median time``
+(above 1: faster than the baseline) and ``memory = extra peak memory / baseline's extra peak memory`` (below 1:
+less memory), under each allocator. Targets are the issue's, checked under the default allocator; a target
+missed, or a losskit path slower than ``torch.compile`` of its baseline, is printed as such.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["add_ratios", "markdown", "plot", "write"]
+
+
+def _ok(res: dict | None) -> bool:
+    return bool(res) and res.get("status") == "ok"
+
+
+def add_ratios(result: dict) -> dict:
+    """Add ``ratios`` (every candidate against every baseline, per allocator) and ``target_checks`` to each case."""
+    triad = None
+    if result.get("stream", {}).get("status") == "ok":
+        triad = result["stream"]["gb_per_s"]["triad"] * 1e9
+    for case in result["cases"]:
+        ratios: dict = {}
+        for alloc, impls in case["results"].items():
+            ratios[alloc] = {}
+            for cand, res in impls.items():
+                if not _ok(res):
+                    continue
+                row = {}
+                for base in case["baselines"]:
+                    b = impls.get(base)
+                    if base == cand or not _ok(b):
+                        continue
+                    mem = None
+                    if res.get("extra_bytes") is not None and b.get("extra_bytes"):
+                        mem = res["extra_bytes"] / b["extra_bytes"]
+                    row[base] = {"speedup": b["median_s"] / res["median_s"], "memory": mem}
+                if case.get("traffic_bytes") and triad:
+                    res["stream_fraction"] = case["traffic_bytes"] / res["median_s"] / triad
+                ratios[alloc][cand] = row
+        case["ratios"] = ratios
+        checks = []
+        for t in case["targets"]:
+            got = ratios.get("default", {}).get(t["impl"], {}).get(t["against"])
+            check = dict(t)
+            if got is None:
+                check.update(status="not measured")
+            else:
+                check.update(measured_speedup=got["speedup"], measured_memory=got["memory"])
+                speed_ok = got["speedup"] >= t["speedup"]
+                mem_ok = t["memory"] is None or (got["memory"] is not None and got["memory"] <= t["memory"])
+                check["status"] = "met" if speed_ok and mem_ok else "missed"
+                if not case.get("full_size", True):
+                    check["status"] += " (quick size: the target is for the full size)"
+            checks.append(check)
+        case["target_checks"] = checks
+    return result
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.0f}" if seconds >= 0.1 else f"{seconds * 1e3:,.1f}"
+
+
+def _mb(nbytes: float | None) -> str:
+    return "?" if nbytes is None else f"{nbytes / 2**20:,.0f}"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}x"
+
+
+def markdown(result: dict) -> str:
+    """The report: settings, STREAM, one table per case, the targets."""
+    m = result["machine"]
+    s = result["settings"]
+    lines = [
+        f"# losskit benchmarks ({result['mode']})",
+        "",
+        f"- command: `{result.get('command') or 'losskit bench'}`; date {result['date']}; "
+        f"elapsed {result.get('elapsed_s', 0) / 60:.1f} min",
+        f"- machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, "
+        f"{(m['memory_bytes'] or 0) / 2**30:.0f} GiB; {m['platform']}; {m['libc']}",
+        f"- versions: losskit {m['losskit']} ({m.get('git_commit') or 'no git'}), torch {m['torch']}, "
+        f"numpy {m['numpy']}, Python {m['python']}; {m['torch_parallel']}",
+        f"- settings: {result['threads']} threads; {s['runs']} run(s) x {s['repeats']} timed steps after "
+        f"{s['warmup']} warm-up step(s), each (case, implementation, allocator) in a fresh process; seed {s['seed']}",
+        "- kept allocator: " + (" ".join(f"{k}={v}" for k, v in s["allocators"].get("kept", {}).items()) or "–"),
+    ]
+    st = result.get("stream", {})
+    if st.get("status") == "ok":
+        rates = ", ".join(f"{k} {v:.1f}" for k, v in st["gb_per_s"].items())
+        lines.append(f"- STREAM-style bandwidth (GB/s, best of {st['repeats']}): {rates}")
+    lines += [
+        "",
+        "Time: median of the forward+backward steps [25th–75th percentile], ms. Extra: peak resident memory above "
+        "the inputs, MiB. Speed-up and memory are against the first baseline of the case, measured in the same "
+        "run; 'kept' reruns everything with glibc keeping freed memory (no page faults on reuse).",
+    ]
+    for case in result["cases"]:
+        lines += ["", f"## {case['title']}", ""]
+        base = case["baselines"][0] if case["baselines"] else None
+        others = case["baselines"][1:]
+        header = (
+            "| implementation | time ms | extra MiB | speed-up | memory | kept: time ms | kept: speed-up | "
+            "kept: memory |" + "".join(f" vs {o} |" for o in others) + " % STREAM |"
+        )
+        lines += [header, "|" + "---|" * (header.count("|") - 1)]
+        default = case["results"].get("default", {})
+        kept = case["results"].get("kept", {})
+        for impl in case["baselines"] + case["candidates"]:
+            res, kres = default.get(impl), kept.get(impl)
+            name = f"{impl} (baseline)" if impl in case["baselines"] else f"**{impl}**"
+            if not _ok(res):
+                err = (res or {}).get("error", "not run")
+                status = (res or {}).get("status", "–")
+                lines.append(f"| {name} | {status}: {err[:90]} |" + " |" * (header.count("|") - 3))
+                continue
+            r = case["ratios"]["default"].get(impl, {}).get(base, {})
+            kr = case["ratios"].get("kept", {}).get(impl, {}).get(base, {})
+            cells = [
+                name,
+                f"{_ms(res['median_s'])} [{_ms(res['p25_s'])}–{_ms(res['p75_s'])}]",
+                _mb(res.get("extra_bytes")),
+                _x(r.get("speedup")),
+                _x(r.get("memory")),
+                _ms(kres["median_s"]) if _ok(kres) else "–",
+                _x(kr.get("speedup")),
+                _x(kr.get("memory")),
+            ]
+            for o in others:
+                cells.append(_x(case["ratios"]["default"].get(impl, {}).get(o, {}).get("speedup")))
+            frac = res.get("stream_fraction")
+            cells.append("–" if frac is None else f"{100 * frac:.0f}%")
+            lines.append("| " + " | ".join(cells) + " |")
+        compiled = [b for b in case["baselines"] if b.endswith("compile") and _ok(default.get(b))]
+        for b in compiled:
+            if default[b].get("compile_s"):
+                lines.append(f"\n{b}: first call (compilation) {default[b]['compile_s']:.1f} s.")
+            for cand in case["candidates"]:
+                got = case["ratios"]["default"].get(cand, {}).get(b)
+                if got and got["speedup"] < 1:
+                    lines.append(f"\n**{cand} loses to {b}**: {1 / got['speedup']:.2f}x slower.")
+        if case.get("notes"):
+            lines.append(f"\n{case['notes']}.")
+    lines += ["", "## Targets (issue 4, default allocator)", "", "| case | implementation | against | target | "
+              "measured | status |", "|---|---|---|---|---|---|"]
+    for case in result["cases"]:
+        for c in case["target_checks"]:
+            want = f">= {c['speedup']}x faster" + (f", <= {c['memory']}x memory" if c["memory"] is not None else "")
+            got = "–"
+            if "measured_speedup" in c:
+                got = f"{c['measured_speedup']:.2f}x faster" + (
+                    f", {c['measured_memory']:.2f}x memory" if c.get("measured_memory") is not None else ""
+                )
+            lines.append(f"| {case['title']} | {c['impl']} | {c['against']} | {want} | {got} | {c['status']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: str | os.PathLike) -> bool:
+    """Bar chart of the speed-up and memory ratio of every candidate against its case's first baseline."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    labels, speed, kspeed, mem, kmem = [], [], [], [], []
+    for case in result["cases"]:
+        if not case["baselines"]:
+            continue
+        base = case["baselines"][0]
+        for cand in case["candidates"]:
+            r = case["ratios"].get("default", {}).get(cand, {}).get(base)
+            if not r:
+                continue
+            kr = case["ratios"].get("kept", {}).get(cand, {}).get(base) or {}
+            labels.append(f"{case['title']}\n{cand} vs {base}")
+            speed.append(r["speedup"])
+            kspeed.append(kr.get("speedup") or 0)
+            mem.append(r["memory"] or 0)
+            kmem.append(kr.get("memory") or 0)
+    if not labels:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.55 * len(labels) + 1.5), sharey=True)
+    ys = range(len(labels))
+    for ax, a, b, title in (
+        (axes[0], speed, kspeed, "speed-up (baseline time / time)"),
+        (axes[1], mem, kmem, "extra peak memory / baseline's"),
+    ):
+        ax.barh([y - 0.2 for y in ys], a, height=0.4, label="default allocator")
+        ax.barh([y + 0.2 for y in ys], b, height=0.4, label="freed memory kept")
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(list(ys))
+    axes[0].set_yticklabels(labels, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"losskit bench ({result['mode']}, {result['threads']} threads, {result['machine']['cpu']})",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def write(result: dict, out_dir: str | os.PathLike, stem: str | None = None) -> dict[str, str]:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = stem or result["mode"]
+    paths = {"json": str(out / f"{stem}.json"), "md": str(out / f"{stem}.md")}
+    with open(paths["json"], "w") as f:
+        json.dump(result, f, indent=1)
+    with open(paths["md"], "w") as f:
+        f.write(markdown(result))
+    if plot(result, out / f"{stem}.png"):
+        paths["png"] = str(out / f"{stem}.png")
+    return paths
