@@ -54,7 +54,6 @@ def _as_index_target(target: Tensor, probabilities: bool) -> Tensor:
     return target.long()
 
 
-_check_ignore_index = V.check_ignore_index
 """Kept for the Modules (``modules/classification.py`` checks ``ignore_index`` at construction)."""
 
 

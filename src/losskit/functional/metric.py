@@ -23,7 +23,6 @@ Conventions shared by the family:
 
 from __future__ import annotations
 
-import difflib
 import math
 
 import torch
@@ -85,17 +84,6 @@ def _check_labels(name: str, labels: object, embeddings: Tensor, arg_embeddings:
         f"{name}: labels must have shape ({n},), one class id per row of {arg_embeddings} "
         f"{V.shape_str(embeddings)}, but got {V.shape_str(labels)}; {fix}"
     )
-
-
-def _check_choice(name: str, arg: str, value: object, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        matches = difflib.get_close_matches(str(value), list(choices), n=1)
-        close = f"; did you mean {matches[0]!r}?" if matches else ""
-        raise V.LossOptionError(
-            f"{name}: {arg} must be one of {', '.join(map(repr, choices))}, but got {value!r}"
-            f"{close or f'; pass {arg}={choices[0]!r}'}"
-        )
-    return value
 
 
 def _check_angle(name: str, margin: object) -> float:
@@ -244,7 +232,7 @@ def contrastive_loss(
     V.check_reduction(name, reduction)
     pos_margin = V.check_positive(name, "pos_margin", pos_margin, allow_zero=True)
     neg_margin = V.check_positive(name, "neg_margin", neg_margin, allow_zero=True)
-    _check_choice(name, "distance", distance, _DISTANCES)
+    V.check_choice(name, "distance", distance, _DISTANCES)
     _check_labelled(name, embeddings, labels)
     rows, row_labels, self_mask = _candidates(embeddings, labels, global_batch)
     d = _distance(embeddings, rows, distance)

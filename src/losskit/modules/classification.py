@@ -59,7 +59,7 @@ class CrossEntropyLoss(Loss):
     ) -> None:
         super().__init__(reduction=reduction)
         _check_class_weight(type(self).__name__, weight)
-        CF._check_ignore_index(type(self).__name__, ignore_index)
+        V.check_ignore_index(type(self).__name__, ignore_index)
         self.ignore_index = ignore_index
         self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
         self._buffer("weight", weight)
@@ -90,7 +90,7 @@ class NLLLoss(Loss):
     def __init__(self, weight: Tensor | None = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         _check_class_weight(type(self).__name__, weight)
-        CF._check_ignore_index(type(self).__name__, ignore_index)
+        V.check_ignore_index(type(self).__name__, ignore_index)
         self.ignore_index = ignore_index
         self._buffer("weight", weight)
 
@@ -209,7 +209,7 @@ class LinearCrossEntropyLoss(Loss):
         owner = type(self).__name__
         V.check_vector(owner, "weight", weight, num_classes)
         ignore_index = -100 if ignore_index is None else ignore_index
-        CF._check_ignore_index(owner, ignore_index)
+        V.check_ignore_index(owner, ignore_index)
         self.num_classes = num_classes
         self.out_features = tuple(out_features)
         self.ignore_index = ignore_index

@@ -38,7 +38,7 @@ class ContrastiveLoss(Loss):
         name = type(self).__name__
         self.pos_margin = V.check_positive(name, "pos_margin", pos_margin, allow_zero=True)
         self.neg_margin = V.check_positive(name, "neg_margin", neg_margin, allow_zero=True)
-        self.distance = MF._check_choice(name, "distance", distance, MF._DISTANCES)
+        self.distance = V.check_choice(name, "distance", distance, MF._DISTANCES)
         self.global_batch = global_batch
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
