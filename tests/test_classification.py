@@ -280,6 +280,8 @@ def test_parity_with_torch_module_db(name: str):
     info = _module_info(name)
     ours_cls = getattr(lk, info.module_cls.__name__)
     samples = info.module_inputs_func(info, device="cpu", dtype=F64, requires_grad=True, training=True)
+    if len(samples) > 160:  # LinearCrossEntropyLoss has ~860 option combinations: an even spread of 1 in k
+        samples = samples[:: len(samples) // 160 + 1]
     lk.set_guard("always")  # every sample is checked, not only the first of each input kind
     matched = rejected = 0
     for sample in samples:
