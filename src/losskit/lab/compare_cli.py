@@ -70,16 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from .ddp import is_main, process_group
     from .runner import compare
 
-    result = compare(
-        args.dataset, csv=args.csv, target=args.target, task=args.task, losses=args.losses,
-        candidates=args.candidates, epochs=args.epochs, seeds=args.seeds, patience=args.patience,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, hidden=args.hidden,
-        dropout=args.dropout, amp=args.amp, accumulate=args.accumulate, imbalance=args.imbalance,
-        label_noise=args.label_noise, outliers=args.outliers, split_seed=args.split_seed, out=args.out,
-        progress=not args.no_progress,
-    )
+    with process_group():  # under torchrun the processes train together and only rank 0 prints
+        result = compare(
+            args.dataset, csv=args.csv, target=args.target, task=args.task, losses=args.losses,
+            candidates=args.candidates, epochs=args.epochs, seeds=args.seeds, patience=args.patience,
+            batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, hidden=args.hidden,
+            dropout=args.dropout, amp=args.amp, accumulate=args.accumulate, imbalance=args.imbalance,
+            label_noise=args.label_noise, outliers=args.outliers, split_seed=args.split_seed, out=args.out,
+            progress=not args.no_progress,
+        )
+        if not is_main():
+            return 0
     print(f"{result.dataset}: {result.task}, {result.num_rows} rows; test metrics, mean ± std over "
           f"{result.config['seeds']} seed(s) (* = winner)")
     print(result.table())

@@ -1,4 +1,7 @@
-"""``compare``: train the same network with each candidate loss over K seeds and compare them on the test split."""
+"""``compare``: train the same network with each candidate loss over K seeds and compare them on the test split.
+
+Started by ``torchrun`` with several processes, ``compare`` joins the process group (gloo) and trains each run
+data-parallel (:mod:`losskit.lab.ddp`); only rank 0 prints, shows the progress bar and writes ``out``."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ import torch
 from torch import nn
 
 from .. import advisor
+from .. import distributed as lkd
 from ..doctor import CurveDiagnosis, diagnose_curves
 from ._extras import LabError, require
 from .data import Dataset, Prepared, load_data, prepare
+from .ddp import in_process_group, is_main
 from .metrics import HIGHER_IS_BETTER
 from .train import RunResult, TrainConfig, train_run
 
@@ -239,6 +244,7 @@ def _candidates(names: str | Sequence[str], prepared: Prepared, task: str, count
     return out, rec.reasons
 
 
+@in_process_group
 def compare(
     dataset: str | Dataset | None = None,
     *,
@@ -290,6 +296,10 @@ def compare(
         progress: a tqdm progress bar on stderr.
         log: where progress notes go (default: stderr when ``progress``).
 
+    Under ``torchrun --nproc_per_node=K`` (or an initialised process group of K ranks) every rank trains on its
+    shard of each mini-batch with the loss of the whole mini-batch, and every rank returns the same result, equal
+    to the one-process result up to float32 summation order; only rank 0 logs, shows progress and writes ``out``.
+
     Returns:
         A :class:`CompareResult`.
 
@@ -321,7 +331,9 @@ def compare(
     prepared = prepare(data, seed=split_seed, imbalance=imbalance, label_noise=label_noise, outliers=outliers,
                        where=where)
     chosen, advice = _candidates(losses, prepared, data.task, candidates, label_noise > 0, where)
-    say = log or ((lambda s: print(s, file=sys.stderr)) if progress else (lambda s: None))
+    main = is_main()
+    progress = progress and main
+    say = (log if main else None) or ((lambda s: print(s, file=sys.stderr)) if progress else (lambda s: None))
     say(f"losskit compare: {data.name} ({data.num_rows} rows, {data.X.shape[1]} features, {data.task}), "
         f"losses {', '.join(c.name for c in chosen)}, {seeds} seed(s), up to {epochs} epochs")
     config = TrainConfig(epochs, patience, batch_size, float(lr), float(weight_decay), tuple(hidden), float(dropout),
@@ -351,14 +363,14 @@ def compare(
     winner, verdict = _verdict(summaries, metric, seeds)
     cfg = {**asdict(config), "hidden": list(config.hidden), "seeds": seeds, "losses": [c.name for c in chosen],
            "imbalance": imbalance, "label_noise": label_noise, "outliers": outliers, "split_seed": split_seed,
-           "model": "custom" if model_fn else "mlp"}
+           "model": "custom" if model_fn else "mlp", "processes": lkd.world_size()}
     result = CompareResult(
         data.name, data.task, data.num_rows, int(data.X.shape[1]), data.class_names,
         [*data.notices, *prepared.notices], cfg, metric, summaries, winner, verdict, advice, out_dir,
         0.0, prepared.train_counts, _versus_baseline(summaries, metric, seeds),
     )
     result.seconds = time.perf_counter() - started
-    if out_dir is not None:
+    if out_dir is not None and main:
         _write(result, prepared, out_dir)
         result.seconds = time.perf_counter() - started
     return result

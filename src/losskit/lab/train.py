@@ -1,5 +1,9 @@
 """One training run of the lab: the MLP, AdamW, mini-batches, early stopping on the validation metric with the
-best checkpoint kept, optional bf16 autocast and gradient accumulation."""
+best checkpoint kept, optional bf16 autocast and gradient accumulation.
+
+Under a process group of several ranks (``torchrun``) the run is data-parallel (:mod:`losskit.lab.ddp`): each
+rank trains on its shard of every mini-batch with the loss of the whole mini-batch, and the results equal the
+single-process run up to float32 summation order."""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import distributed as lkd
 from .data import Prepared
+from .ddp import PROBE_ROWS, DataParallelRun
 from .metrics import classification_metrics, regression_metrics
 
 __all__ = ["RunResult", "TrainConfig", "make_mlp", "train_run"]
@@ -116,9 +122,15 @@ def train_run(
     ytr, yva = _targets(head, data.y_train), _targets(head, data.y_val)
     y_val_np = np.asarray(data.y_val)
 
-    def forward(x: Tensor) -> Tensor:
+    def forward(x: Tensor, net: nn.Module = model) -> Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp):
-            return model(x)
+            return net(x)
+
+    parallel = None
+    if lkd.is_distributed():
+        probe_y = ytr[:PROBE_ROWS]  # the same on every rank, so every rank picks the same loss strategy
+        probe = torch.randn((len(probe_y), n_out), generator=torch.Generator().manual_seed(0))
+        parallel = DataParallelRun(model, loss_fn, head, _output(head, probe), probe_y)
 
     def validation_metric(out: Tensor) -> float:
         if classification:
@@ -138,9 +150,14 @@ def train_run(
         opt.zero_grad(set_to_none=True)
         batches = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
         for b, idx in enumerate(batches, start=1):
-            loss = loss_fn(_output(head, forward(Xtr[idx])), ytr[idx])
-            (loss / config.accumulate).backward()
-            if b % config.accumulate == 0 or b == len(batches):
+            step = b % config.accumulate == 0 or b == len(batches)
+            if parallel is not None:  # this rank's shard, the whole batch's loss; DDP averages the gradients
+                loss = parallel.backward(lambda net, x: _output(head, forward(x, net)), Xtr, ytr, idx,
+                                         accumulate=config.accumulate, sync=step)
+            else:
+                loss = loss_fn(_output(head, forward(Xtr[idx])), ytr[idx])
+                (loss / config.accumulate).backward()
+            if step:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
             total += float(loss.detach()) * len(idx)
@@ -151,6 +168,8 @@ def train_run(
             out = forward(Xva)
             val_losses.append(float(loss_fn(_output(head, out), yva)))
             metric = validation_metric(out)
+        if parallel is not None:
+            metric = parallel.agree(metric)
         val_metrics.append(metric if classification else -metric)
         if on_epoch is not None:
             on_epoch()
