@@ -99,7 +99,13 @@ def is_main() -> bool:
 
 def shard_bounds(rows: int, world: int, rank: int) -> tuple[int, int]:
     """``[start, stop)`` of ``rank``'s rows in a global batch of ``rows``: contiguous shards in rank order, the
-    first ``rows % world`` ranks one row longer (``torch.tensor_split``'s rule); empty when ``rank >= rows``."""
+    first ``rows % world`` ranks one row longer (``torch.tensor_split``'s rule); empty when ``rank >= rows``.
+
+    Example:
+        >>> from losskit.lab.ddp import shard_bounds
+        >>> [shard_bounds(7, 3, r) for r in range(3)], shard_bounds(1, 2, 1)
+        ([(0, 3), (3, 5), (5, 7)], (1, 1))
+    """
     base, extra = divmod(rows, world)
     start = rank * base + min(rank, extra)
     return start, start + base + (rank < extra)
