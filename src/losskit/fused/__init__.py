@@ -9,6 +9,12 @@ use ``inplace=True``. The shared pattern and the backward step are described in 
 from __future__ import annotations
 
 from .cross_entropy import fused_cross_entropy, supports_cross_entropy
+from .linear_cross_entropy import (
+    LinearCrossEntropyResult,
+    fused_linear_cross_entropy,
+    fused_linear_cross_entropy_with_lse,
+    supports_linear_cross_entropy,
+)
 from .pointwise import (
     fused_binary_cross_entropy_with_logits,
     fused_huber_loss,
@@ -23,16 +29,20 @@ from .pointwise import (
 )
 
 __all__ = [
+    "LinearCrossEntropyResult",
     "fused_binary_cross_entropy_with_logits",
     "fused_cross_entropy",
     "fused_huber_loss",
     "fused_l1_loss",
+    "fused_linear_cross_entropy",
+    "fused_linear_cross_entropy_with_lse",
     "fused_mse_loss",
     "fused_smooth_l1_loss",
     "supports_binary_cross_entropy_with_logits",
     "supports_cross_entropy",
     "supports_huber_loss",
     "supports_l1_loss",
+    "supports_linear_cross_entropy",
     "supports_mse_loss",
     "supports_smooth_l1_loss",
 ]
