@@ -9,6 +9,8 @@ use ``inplace=True``. The shared pattern and the backward step are described in 
 from __future__ import annotations
 
 from .cross_entropy import fused_cross_entropy, supports_cross_entropy
+from .dice import fused_dice_loss, supports_dice_loss
+from .focal import fused_focal_loss, fused_sigmoid_focal_loss, supports_focal_loss, supports_sigmoid_focal_loss
 from .linear_cross_entropy import (
     LinearCrossEntropyResult,
     fused_linear_cross_entropy,
@@ -32,17 +34,23 @@ __all__ = [
     "LinearCrossEntropyResult",
     "fused_binary_cross_entropy_with_logits",
     "fused_cross_entropy",
+    "fused_dice_loss",
+    "fused_focal_loss",
     "fused_huber_loss",
     "fused_l1_loss",
     "fused_linear_cross_entropy",
     "fused_linear_cross_entropy_with_lse",
     "fused_mse_loss",
+    "fused_sigmoid_focal_loss",
     "fused_smooth_l1_loss",
     "supports_binary_cross_entropy_with_logits",
     "supports_cross_entropy",
+    "supports_dice_loss",
+    "supports_focal_loss",
     "supports_huber_loss",
     "supports_l1_loss",
     "supports_linear_cross_entropy",
     "supports_mse_loss",
+    "supports_sigmoid_focal_loss",
     "supports_smooth_l1_loss",
 ]

@@ -148,8 +148,16 @@ def _sweep(
     reduction: str,
     want_grad: bool,
     inplace: bool,
+    focal: tuple[float, Tensor | None] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """The loss (reduced as asked) and, if ``want_grad``, the gradient of the loss w.r.t. ``input``."""
+    """The loss (reduced as asked) and, if ``want_grad``, the gradient of the loss w.r.t. ``input``.
+
+    ``focal=(gamma, factors)`` turns each row's term into the focal term ``-f_y (1 - p_y)^gamma log p_y``
+    (``factors``: per-class factors ``f``, None for 1; ``eps`` must be 0). Its gradient keeps the shape of
+    cross-entropy's, ``k_i (p - onehot(y))``, with ``k_i = f_y q^gamma (1 - gamma p_y log p_y / q)`` and
+    ``q = 1 - p_y`` (floored at the smallest normal number, as losskit.functional.focal_loss does), so the
+    sweep is the same; ``k_i`` needs the row's log-sum-exp, known once the chunk's softmax is.
+    """
     dtype = input.dtype
     acc = C.acc_dtype(dtype)
     unbatched = input.dim() == 1
@@ -179,6 +187,10 @@ def _sweep(
     p_max = torch.empty(t.shape, dtype=acc)
     x_w = torch.empty(t.shape, dtype=acc) if eps > 0 else None
     grad = None
+    if focal is not None:
+        gamma, factors = focal
+        f_y = valid_f if factors is None else factors.to(acc)[t_safe] * valid_f
+        tiny = torch.finfo(acc).tiny
     if want_grad:
         coef = ((1 - eps) * w_y + smooth * w_total * valid_f) * scale
         at_target = -(1 - eps) * w_y * scale
@@ -215,7 +227,13 @@ def _sweep(
                     x_w[pos] = (src * w_view).sum(1)
             torch._softmax(src, 1, False, out=dst)
             torch.amax(dst, 1, out=p_max[pos])
-            if want_grad:
+            if want_grad and focal is not None:
+                log_p_y = x_y[pos] - (row_max[pos] - torch.log(p_max[pos]))
+                q = (-torch.expm1(log_p_y)).clamp_min(tiny)
+                k = f_y[pos] * q.pow(gamma) * (1 - gamma * torch.exp(log_p_y) * log_p_y / q) * scale
+                dst.mul_(k.unsqueeze(1))
+                dst.scatter_add_(1, t_safe[pos].unsqueeze(1), (-k).unsqueeze(1))
+            elif want_grad:
                 dst.mul_(coef[pos].unsqueeze(1))
                 if smooth_row is not None:
                     if w_view is None:
@@ -223,13 +241,17 @@ def _sweep(
                     else:
                         dst.addcmul_(smooth_row[pos].unsqueeze(1), w_view, value=-1.0)
                 dst.scatter_add_(1, t_safe[pos].unsqueeze(1), at_target[pos].unsqueeze(1))
-                if not direct:
-                    g[idx].copy_(dst)
+            if want_grad and not direct:
+                g[idx].copy_(dst)
 
     C.run_split(len(chunks), sweep)
 
     lse = row_max - torch.log(p_max)
-    terms = (1 - eps) * w_y * (lse - x_y)
+    if focal is not None:
+        log_p_y = x_y - lse
+        terms = -f_y * (-torch.expm1(log_p_y)).clamp_min(tiny).pow(gamma) * log_p_y
+    else:
+        terms = (1 - eps) * w_y * (lse - x_y)
     if x_w is not None:
         terms = terms + smooth * (w_total * lse - x_w)
     terms = torch.where(valid, terms, torch.zeros_like(terms))
@@ -246,8 +268,8 @@ class _FusedCrossEntropy(torch.autograd.Function):
     """Loss in the forward pass, its gradient saved; the backward scales it (see losskit.fused._common)."""
 
     @staticmethod
-    def forward(ctx, input, target, weight, ignore_index, eps, reduction, inplace):
-        loss, grad = _sweep(input, target, weight, ignore_index, eps, reduction, True, inplace)
+    def forward(ctx, input, target, weight, ignore_index, eps, reduction, inplace, focal=None):
+        loss, grad = _sweep(input, target, weight, ignore_index, eps, reduction, True, inplace, focal)
         ctx.save_for_backward(grad)
         per_row = reduction == "none" and input.dim() > 1
         ctx.view = (target.shape[0], 1, *target.shape[1:]) if per_row else None
@@ -257,7 +279,7 @@ class _FusedCrossEntropy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
         (grad,) = ctx.saved_tensors
-        return C.scale_saved(grad, grad_output, ctx.view), None, None, None, None, None, None
+        return C.scale_saved(grad, grad_output, ctx.view), None, None, None, None, None, None, None
 
 
 def _plain(
