@@ -159,8 +159,15 @@ def run_suite(
     seed: int = 0,
     log: Callable[[str], None] = print,
     cases: Sequence[Case] | None = None,
+    sizes: dict[str, dict] | None = None,
+    stream_n: int | None = None,
 ) -> dict:
-    """Measure the suite and return the raw and summarised results (see the module docstring)."""
+    """Measure the suite and return the raw and summarised results (see the module docstring).
+
+    ``sizes`` overrides the size of named cases and ``stream_n`` the STREAM array length (the suite's own tests
+    use tiny ones); the results then say so (``"full_size": False``).
+    """
+    sizes = sizes or {}
     settings = dict(SETTINGS[mode])
     for key, value in (("runs", runs), ("repeats", repeats), ("warmup", warmup)):
         if value is not None:
@@ -186,7 +193,9 @@ def run_suite(
         "machine": machine_info(),
     }
     log(f"STREAM bandwidth ({threads} threads) ...")
-    stream = _spawn({"kind": "stream", "threads": threads}, _env(threads, "default"), settings["timeout"])
+    stream = _spawn(
+        {"kind": "stream", "threads": threads, "n": stream_n}, _env(threads, "default"), settings["timeout"]
+    )
     result["stream"] = stream
     if stream.get("status") == "ok":
         log("  " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in stream["gb_per_s"].items()))
@@ -201,21 +210,24 @@ def run_suite(
                     spec = {
                         "case": case.name, "impl": impl, "mode": mode, "seed": seed, "threads": threads,
                         "alloc": alloc, "warmup": settings["warmup"], "repeats": settings["repeats"],
-                        "settle": alloc != "default",
+                        "settle": alloc != "default", "size": sizes.get(case.name),
                     }
                     rec = _spawn(spec, _env(threads, alloc), settings["timeout"])
                     raw.setdefault((impl, alloc), []).append(rec)
-                    log(_progress(case.title(mode), impl, alloc, r, settings["runs"], rec))
+                    log(_progress(case.title(mode) if case.name not in sizes else case.name, impl, alloc, r,
+                                  settings["runs"], rec))
+        size = sizes.get(case.name) or case.size(mode)
+        title = case.title(mode) if case.name not in sizes else f"{case.loss} {_size_label(size)}"
         result["cases"].append(
             {
                 "name": case.name,
                 "loss": case.loss,
-                "title": case.title(mode),
-                "size": {k: v for k, v in case.size(mode).items() if k != "kwargs"},
-                "full_size": case.size("full") == case.size(mode),
+                "title": title,
+                "size": {k: v for k, v in size.items() if k != "kwargs"},
+                "full_size": case.size("full") == size,
                 "baselines": [b for b in case.baselines if b in impls],
                 "candidates": [c for c in case.candidates if c in impls],
-                "traffic_bytes": case.traffic(case.size(mode)) if case.traffic else None,
+                "traffic_bytes": case.traffic(size) if case.traffic else None,
                 "elementwise": case.elementwise,
                 "targets": [t.__dict__ for t in case.targets],
                 "notes": case.notes,
@@ -228,6 +240,10 @@ def run_suite(
         )
     result["elapsed_s"] = time.perf_counter() - started
     return result
+
+
+def _size_label(size: dict) -> str:
+    return size.get("label") or "(" + ", ".join(f"{k}={v}" for k, v in size.items() if k != "kwargs") + ")"
 
 
 def _progress(title: str, impl: str, alloc: str, r: int, runs: int, rec: dict) -> str:

@@ -1,0 +1,198 @@
+"""The benchmark suite's machinery: case registry, worker (fresh process, memory accounting), ratios, report,
+plot and CLI. These tests never assert a speed; they run tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from losskit.bench import report, runner, worker
+from losskit.bench.cases import CASES, MissingImpl, Target, _resolve, get_case, quick_impls
+from losskit.cli import main as cli_main
+
+
+def test_every_case_has_a_baseline_a_candidate_and_targets_on_its_implementations():
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names))
+    for case in CASES:
+        assert case.baselines and case.candidates, case.name
+        impls = {i.name for i in case.impls}
+        for t in case.targets:
+            assert isinstance(t, Target) and t.impl in impls and t.against in impls, (case.name, t)
+        assert "quick" in case.sizes and "full" in case.sizes, case.name
+        assert set(quick_impls(case)) <= impls and case.baselines[0] in quick_impls(case)
+
+
+def test_the_issue_targets_are_all_registered():
+    """One Target per line of issue 4's table (the guard-layer line is losskit bench-guard's)."""
+    lines = {(c.loss, t.impl, t.against, t.speedup, t.memory) for c in CASES for t in c.targets}
+    for loss in ("mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy_with_logits"):
+        assert (loss, "fused", "torch", 1.5, 1.0) in lines
+    assert ("cross_entropy", "fused", "torch", 2.5, 0.35) in lines
+    assert ("cross_entropy", "fused-inplace", "torch", 6.0, 0.05) in lines
+    assert ("focal_loss", "fused-inplace", "tutorial", 4.0, 0.05) in lines
+    assert ("sigmoid_focal_loss", "fused", "torchvision", 5.0, 0.15) in lines
+    assert ("dice_loss", "fused", "soft-dice", 1.5, 1.0) in lines
+    assert ("linear_cross_entropy", "fused", "torch-chunked", 1.15, 0.75) in lines
+    assert get_case("cross_entropy_large").size("full") == {"N": 8192, "C": 128256}
+
+
+def test_every_implementation_builds_and_runs_on_tiny_inputs():
+    """Each step runs once and returns a finite loss; all implementations of a case agree on its value."""
+    tiny = {
+        "cross_entropy": {"N": 8, "C": 16}, "cross_entropy_large": {"N": 4, "C": 32},
+        "focal_loss": {"N": 8, "C": 16}, "dice_loss": {"shape": (2, 1, 8, 8)},
+        "linear_cross_entropy": {"N": 8, "H": 4, "V": 16}, "linear_cross_entropy_large": {"N": 4, "H": 4, "V": 32},
+    }
+    for case in CASES:
+        size = tiny.get(case.name, {"n": 64, **{k: v for k, v in case.size("quick").items() if k != "n"}})
+        values = {}
+        for impl in case.impls:
+            if impl.compiled:
+                continue  # compiling every baseline would take minutes; the worker test covers one
+            inputs = case.make(size, torch.Generator().manual_seed(0))
+            try:
+                step = impl.build(inputs)
+            except MissingImpl:
+                continue
+            step.reset()
+            values[impl.name] = float(step.run())
+        assert len(values) >= 2, case.name
+        first = next(iter(values.values()))
+        for name, v in values.items():
+            assert v == pytest.approx(first, rel=1e-4, abs=1e-5), (case.name, name, values)
+
+
+def test_resolve_reports_missing_implementations():
+    with pytest.raises(MissingImpl, match="no_such_loss"):
+        _resolve("losskit.fused:no_such_loss")
+
+
+def _worker(spec: dict, env_extra: dict | None = None) -> dict:
+    env = {**dict(__import__("os").environ), "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    out = subprocess.run(
+        [sys.executable, "-m", "losskit.bench.worker", json.dumps(spec)], capture_output=True, text=True, env=env,
+        timeout=300,
+    )
+    line = [x for x in out.stdout.splitlines() if x.startswith(worker.MARKER)]
+    assert line, out.stderr[-2000:]
+    return json.loads(line[0][len(worker.MARKER):])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
+def test_worker_measures_the_gradient_as_extra_memory():
+    """mse on 2^21 float32 elements: each step allocates at least the 8 MiB gradient, which the peak must show,
+    from VmHWM (not ru_maxrss, which a child inherits from the process that spawned it)."""
+    n = 1 << 21
+    spec = {"case": "mse_loss", "impl": "torch", "mode": "quick", "seed": 0, "threads": 1, "warmup": 1,
+            "repeats": 2, "size": {"n": n}}
+    res = _worker(spec)
+    assert res["status"] == "ok" and len(res["times"]) == 2 and len(res["warmup_times"]) == 1
+    assert res["peak_source"] == "VmHWM"
+    assert res["extra"] >= 4 * n, res
+    assert res["extra"] < 64 * n, res
+    assert res["faults"][0] > 0, "the default allocator hands the gradient back to the OS: it faults in again"
+    kept = _worker({**spec, "settle": True}, {"MALLOC_MMAP_THRESHOLD_": str(1 << 36),
+                                               "MALLOC_TRIM_THRESHOLD_": str(1 << 36)})
+    assert kept["status"] == "ok" and kept["loss"] == res["loss"]
+
+
+def test_worker_reports_missing_and_failing_implementations():
+    missing = _worker({"case": "mse_loss", "impl": "losskit", "mode": "quick", "seed": 0, "threads": 1,
+                       "warmup": 1, "repeats": 1, "size": {"n": 64}})
+    assert missing["status"] in ("ok", "missing")
+    bad = _worker({"case": "mse_loss", "impl": "no-such-impl", "mode": "quick", "seed": 0, "warmup": 1,
+                   "repeats": 1})
+    assert bad["status"] == "error" and "no-such-impl" in bad["error"]
+
+
+def _fake_result() -> dict:
+    def summary(t, mem):
+        return {"status": "ok", "median_s": t, "p25_s": t * 0.9, "p75_s": t * 1.1, "extra_bytes": mem,
+                "compile_s": None}
+
+    case = {
+        "name": "cross_entropy", "loss": "cross_entropy", "title": "cross_entropy (N=2, C=3)", "size": {},
+        "full_size": True, "baselines": ["torch", "torch.compile"], "candidates": ["fused", "fused-inplace"],
+        "traffic_bytes": 10**9, "elementwise": False, "notes": "", "notes_impl": {},
+        "targets": [Target("fused", "torch", 2.5, 0.35).__dict__, Target("fused-inplace", "torch", 6.0, 0.05).__dict__],
+        "results": {
+            "default": {"torch": summary(1.0, 3e9), "torch.compile": summary(0.2, 2e9), "fused": summary(0.25, 1e9),
+                        "fused-inplace": {"status": "error", "error": "boom"}},
+            "kept": {"torch": summary(0.5, 4e9), "torch.compile": summary(0.2, 2e9), "fused": summary(0.2, 1e9),
+                     "fused-inplace": {"status": "error", "error": "boom"}},
+        },
+    }
+    return {
+        "mode": "quick", "date": "2026-01-01T00:00:00+00:00", "threads": 2, "elapsed_s": 60.0,
+        "command": "losskit bench",
+        "settings": {"runs": 1, "warmup": 1, "repeats": 3, "seed": 0,
+                     "allocators": {"default": {}, "kept": {"X": "1"}}},
+        "machine": {"cpu": "test cpu", "logical_cpus": 2, "memory_bytes": 2**30, "platform": "p", "libc": "glibc",
+                    "losskit": "0", "git_commit": None, "torch": "t", "numpy": "n", "python": "3",
+                    "torch_parallel": "OpenMP"},
+        "stream": {"status": "ok", "repeats": 10,
+                   "gb_per_s": {"copy": 10.0, "scale": 10.0, "add": 10.0, "triad": 10.0}},
+        "cases": [case],
+    }
+
+
+def test_ratios_targets_and_markdown_publish_losses_beside_wins(tmp_path):
+    result = report.add_ratios(_fake_result())
+    case = result["cases"][0]
+    r = case["ratios"]["default"]["fused"]["torch"]
+    assert r["speedup"] == pytest.approx(4.0) and r["memory"] == pytest.approx(1 / 3)
+    assert case["ratios"]["kept"]["fused"]["torch"]["speedup"] == pytest.approx(2.5)
+    assert case["results"]["default"]["fused"]["stream_fraction"] == pytest.approx(0.4)  # 1e9 B / 0.25 s / 10 GB/s
+    status = {c["impl"]: c["status"] for c in case["target_checks"]}
+    assert status == {"fused": "met", "fused-inplace": "not measured"}
+    md = report.markdown(result)
+    assert "**fused loses to torch.compile**: 1.25x slower" in md
+    assert "| fused | torch | >= 2.5x faster, <= 0.35x memory | 4.00x faster, 0.33x memory | met |" in md
+    assert "error: boom" in md
+    paths = report.write(result, tmp_path, stem="t")
+    assert json.loads(open(paths["json"]).read())["cases"][0]["name"] == "cross_entropy"
+    assert open(paths["md"]).read() == md
+    assert "png" in paths and (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_summarise_pools_the_runs():
+    recs = [
+        {"status": "ok", "times": [1.0, 2.0, 3.0], "extra": 10, "faults": [1, 1, 1]},
+        {"status": "ok", "times": [4.0, 5.0, 6.0], "extra": 30, "faults": [3, 3, 3]},
+        {"status": "error", "error": "x"},
+    ]
+    s = runner.summarise(recs)
+    assert s["runs"] == 2 and s["steps"] == 6
+    assert s["median_s"] == 3.5 and s["min_s"] == 1.0 and s["max_s"] == 6.0
+    assert s["extra_bytes"] == 20 and s["run_medians_s"] == [2.0, 5.0]
+    assert runner.summarise([{"status": "missing", "error": "m"}])["status"] == "missing"
+
+
+def test_run_suite_end_to_end_on_a_tiny_case(tmp_path):
+    result = runner.run_suite(
+        mode="quick", only=["mse_loss"], threads=1, repeats=1, allocators=("default",),
+        sizes={"mse_loss": {"n": 1 << 12, "label": "2^12"}}, stream_n=1 << 16, log=lambda _: None,
+    )
+    assert result["stream"]["status"] == "ok" and result["stream"]["gb_per_s"]["triad"] > 0
+    assert result["machine"]["torch"] == torch.__version__
+    (case,) = result["cases"]
+    assert case["title"] == "mse_loss 2^12" and not case["full_size"]
+    assert case["results"]["default"]["torch"]["status"] == "ok"
+    report.add_ratios(result)
+    assert "missed" in case["target_checks"][0]["status"] or "met" in case["target_checks"][0]["status"]
+    assert "quick size" in case["target_checks"][0]["status"]
+    with pytest.raises(ValueError, match=r"--only must name cases or losses, but got \['nope'\]"):
+        runner.run_suite(mode="quick", only=["nope"], log=lambda _: None)
+
+
+def test_cli_lists_the_cases_and_rejects_unknown_names(capsys):
+    assert cli_main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "cross_entropy_large" in out and "fused-inplace" in out
+    assert cli_main(["bench", "--quick", "--only", "nope"]) == 2
+    assert "--only must name cases or losses" in capsys.readouterr().err
