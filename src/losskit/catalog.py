@@ -30,7 +30,7 @@ def list_losses(family: str | None = None) -> list[LossInfo]:
     Example:
         >>> import losskit as lk
         >>> [row.functional for row in lk.list_losses("regression")][:2]
-        ['huber_loss', 'l1_loss']
+        ['charbonnier_loss', 'huber_loss']
     """
     rows = []
     for name in modules.__all__:
