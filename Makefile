@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## run the tests (what CI runs)
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
