@@ -128,6 +128,8 @@ def summarise(records: list[dict]) -> dict:
         return {"status": first.get("status", "error"), "error": first.get("error", "no run")}
     times = [t for r in ok for t in r["times"]]
     extras = [r["extra"] for r in ok if r.get("extra") is not None]
+    steps = [r["step_extra"] for r in ok if r.get("step_extra") is not None]
+    retained = [r["retained"] for r in ok if r.get("retained") is not None]
     per_run = [statistics.median(r["times"]) for r in ok]
     return {
         "status": "ok",
@@ -140,6 +142,8 @@ def summarise(records: list[dict]) -> dict:
         "max_s": max(times),
         "run_medians_s": per_run,
         "extra_bytes": statistics.median(extras) if extras else None,
+        "step_extra_bytes": statistics.median(steps) if steps else None,
+        "retained_bytes": statistics.median(retained) if retained else None,
         "faults_per_step": statistics.median([f for r in ok for f in r["faults"]]),
         "loss": ok[-1].get("loss"),
         "compile_s": ok[0].get("compile_s"),

@@ -9,7 +9,9 @@ implements is in ``benchmarks/README.md``; in short:
 3. warm-up steps (``--settle``: more of them, until a step no longer faults in fresh pages, for the allocator
    that keeps freed memory);
 4. reset the peak counter (``/proc/self/clear_refs``), then the timed steps, each preceded by its untimed reset;
-5. ``peak``: the process's high-water RSS (``VmHWM``) over the timed steps; ``extra = peak - rss_base``.
+5. ``peak``: the process's high-water RSS (``VmHWM``) over the timed steps; ``extra = peak - rss_base`` (the
+   footprint: it includes what the warm-up left behind, ``retained``: one-time initialisation, and memory an
+   allocator keeps), and ``step_extra = peak - RSS at the start of the timed steps`` (what a step adds).
 
 ``VmHWM`` is read instead of ``getrusage().ru_maxrss`` because, on Linux, a child's ``ru_maxrss`` starts at the
 high-water mark of the process that spawned it (a child that touched 9 MB reported the 2 GB of its parent);
@@ -110,6 +112,7 @@ def measure(spec: dict) -> dict:
             break
     step.reset()
     gc.collect()
+    rss_timed = rss_bytes()
     hwm_reset = reset_hwm()
 
     times, faults = [], []
@@ -134,6 +137,8 @@ def measure(spec: dict) -> dict:
         peak_window="timed steps" if hwm_reset else "whole process",
         ru_maxrss=ru_peak,
         extra=None if rss_base is None else max(0, (peak if peak is not None else ru_peak) - rss_base),
+        retained=None if rss_base is None or rss_timed is None else rss_timed - rss_base,
+        step_extra=None if rss_timed is None or not hwm_reset else max(0, peak - rss_timed),
         loss=None if loss is None else float(loss),
         compile_s=warm_times[0] if impl.compiled else None,
     )

@@ -125,16 +125,22 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
     chunks = _chunks(n, c, s, per_image, step)
     sums = torch.zeros(len(chunks), 3, dtype=torch.float64)
 
-    def probabilities(xc: Tensor, out: Tensor | None = None) -> Tensor:
-        if not from_logits:
-            return xc if out is None else out.copy_(xc)
-        return torch.sigmoid(xc, out=out) if out is not None else torch.sigmoid(xc)
+    # every chunk-size tensor lives in a per-thread scratch buffer: allocating them per chunk would make glibc
+    # map and fault fresh pages each time (they are above its default 128 KiB mmap threshold)
+    def scratch() -> tuple[Tensor, Tensor]:
+        size = min(step, x.numel())
+        return torch.empty(size, dtype=acc), torch.empty(size, dtype=acc)
+
+    def load(buf: Tensor, src: Tensor) -> Tensor:
+        return src if src.dtype == acc else buf[: src.numel()].copy_(src)
 
     def first(lo: int, hi: int) -> None:
+        pbuf, tbuf = scratch()
         for i in range(lo, hi):
             a, b, _, _ = chunks[i]
-            p = probabilities(x[a:b].to(acc))
-            tc = t[a:b].to(acc)
+            xc = x[a:b]
+            p = torch.sigmoid(xc, out=pbuf[: b - a]) if from_logits else load(pbuf, xc)
+            tc = load(tbuf, t[a:b])
             sums[i, 0] = p.sum()
             sums[i, 1] = tc.sum()
             sums[i, 2] = torch.dot(p, tc)
@@ -176,15 +182,17 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
         gflat = grad.view(-1)
 
         def second(lo: int, hi: int) -> None:
+            pbuf, tbuf = scratch()
             for i in range(lo, hi):
                 a, b, group, _ = chunks[i]
-                xc = x[a:b].to(acc)
-                tc = t[a:b].to(acc)
-                d = torch.mul(tc, coef_t[group]).add_(coef_1[group])
+                direct = acc == dtype
+                d = gflat[a:b] if direct else tbuf[: b - a]
+                torch.mul(load(tbuf, t[a:b]), coef_t[group], out=d).add_(coef_1[group])
                 if from_logits:
-                    p = torch.sigmoid(xc)
+                    p = torch.sigmoid(x[a:b], out=pbuf[: b - a]) if direct else load(pbuf, x[a:b]).sigmoid_()
                     d.mul_(p).mul_(p.neg_().add_(1.0))
-                gflat[a:b].copy_(d)
+                if not direct:
+                    gflat[a:b].copy_(d)
 
         C.run_split(len(chunks), second)
     return out.to(dtype), grad

@@ -165,40 +165,48 @@ def _plain_focal(input, target, weight, gamma, factors, ignore_index, reduction)
 # sigmoid focal loss
 # --------------------------------------------------------------------------------------------
 def _sigmoid_focal_kernel(x, y, w, gx, gy, out, scale, tmp, p):
-    """Chunk kernel of :func:`losskit.fused.pointwise._sweep` (target gradient not supported)."""
+    """Chunk kernel of :func:`losskit.fused.pointwise._sweep` (no target gradient). Every chunk-size tensor is
+    one of the thread's scratch chunks ``tmp(j)`` or an output: allocating them per chunk would make glibc
+    map and fault fresh pages for each one (they are above its default 128 KiB mmap threshold)."""
     eps, pos, gamma, alpha = p["label_smoothing"], p.get("pos_weight"), p["gamma"], p["alpha"]
-    t = y if eps == 0.0 else y * (1.0 - eps) + 0.5 * eps
-    sig = torch.sigmoid(x)
-    sig_neg = torch.sigmoid(-x)
-    softplus_neg = torch._C._nn.log_sigmoid(x, out=tmp(0)).neg_()  # softplus(-x) = -log sigmoid(x)
-    lw = None if pos is None else (pos - 1.0) * t + 1.0
-    ce = torch.addcmul(x, t, x, value=-1.0)  # (1 - t) x
-    ce.add_(softplus_neg if lw is None else lw * softplus_neg)
-    # u = 1 - p_t = sig (1 - t) + sig_neg t
-    u = torch.addcmul(sig, t, sig_neg - sig).clamp_min_(torch.finfo(x.dtype).tiny)
-    factor = u.pow(gamma) if gamma != 0 else None
-    alpha_t = None if alpha < 0 else (2.0 * alpha - 1.0) * t + (1.0 - alpha)
-    total = None
-    terms = ce if factor is None else ce * factor
-    if alpha_t is not None:
-        terms = terms * alpha_t
-    if w is not None:
-        terms = terms * w
-    if out is not None:
-        out.copy_(terms)
+    t = y if eps == 0.0 else torch.mul(y, 1.0 - eps, out=tmp(0)).add_(0.5 * eps)
+    sig = torch.sigmoid(x, out=tmp(1))
+    sig_neg = torch.neg(x, out=tmp(2)).sigmoid_()  # sigmoid(-x), exact where sigmoid(x) rounds to 1
+    softplus_neg = torch._C._nn.log_sigmoid(x, out=tmp(3)).neg_()  # softplus(-x) = -log sigmoid(x)
+    lw = None if pos is None else torch.addcmul(torch.ones((), dtype=x.dtype), pos - 1.0, t, out=tmp(4))
+    ce = torch.addcmul(x, t, x, value=-1.0, out=tmp(5))  # (1 - t) x + lw softplus(-x)
+    if lw is None:
+        ce.add_(softplus_neg)
     else:
-        total = terms.sum()
+        ce.addcmul_(lw, softplus_neg)
+    # u = 1 - p_t = sigmoid(x) (1 - t) + sigmoid(-x) t
+    u = torch.sub(sig_neg, sig, out=tmp(6)).mul_(t).add_(sig).clamp_min_(torch.finfo(x.dtype).tiny)
+    factor = torch.pow(u, gamma, out=tmp(7)) if gamma != 0 else None
+    alpha_t = None if alpha < 0 else torch.mul(t, 2.0 * alpha - 1.0, out=tmp(8)).add_(1.0 - alpha)
+    terms = out if out is not None else tmp(9)
+    if factor is None:
+        terms.copy_(ce)
+    else:
+        torch.mul(ce, factor, out=terms)
+    if alpha_t is not None:
+        terms.mul_(alpha_t)
+    if w is not None:
+        terms.mul_(w)
+    total = None if out is not None else terms.sum()
     if gx is not None:
-        d_ce = (1.0 - t) - (sig_neg if lw is None else lw * sig_neg)
-        if gamma != 0:
-            # d u / d x = sig sig_neg (1 - 2 t)
-            du = sig * sig_neg * (1.0 - 2.0 * t)
-            d_ce = d_ce + gamma * ce * du / u
-            d_ce = d_ce * factor
+        # d ce / d x = (1 - t) - lw sigmoid(-x)
+        g = torch.neg(sig_neg, out=gx) if lw is None else torch.mul(sig_neg, lw, out=gx).neg_()
+        g.add_(1.0).sub_(t)
+        if factor is not None:
+            # + gamma ce (d u / d x) / u, with d u / d x = sigmoid(x) sigmoid(-x) (1 - 2 t)
+            du = torch.mul(sig, sig_neg, out=tmp(1))
+            du.addcmul_(du, t, value=-2.0).mul_(ce).div_(u)
+            g.add_(du, alpha=gamma).mul_(factor)
         if alpha_t is not None:
-            d_ce = d_ce * alpha_t
-        f = scale if w is None else w * scale
-        torch.mul(d_ce, f, out=gx)
+            g.mul_(alpha_t)
+        g.mul_(scale)
+        if w is not None:
+            g.mul_(w)
     return total
 
 
