@@ -21,7 +21,8 @@ def test_value_checks_run_on_the_first_call_per_input_kind():
     x = torch.randn(2)
     with pytest.raises(lk.NonFiniteError, match="1 NaN"):
         LF.mse_loss(x, NAN)
-    # the kind (mse_loss, float32 1-D on cpu) was checked once: later NaN passes through in "first" mode
+    LF.mse_loss(x, x)
+    # the kind (mse_loss, float32 1-D on cpu) was checked by a clean call: later NaN passes in "first" mode
     assert torch.isnan(LF.mse_loss(x, NAN))
     # a new kind (2-D) is checked again
     with pytest.raises(lk.NonFiniteError):
@@ -115,3 +116,24 @@ def test_message_names_loss_argument_received_and_fix():
     assert msg.startswith("mse_loss:")
     assert "(32, 1)" in msg and "(32,)" in msg
     assert "squeeze" in msg
+
+
+def test_a_call_whose_checks_fail_does_not_count_as_checked():
+    """After a value-check error (or a warning made an error by a filter) the next call is checked again."""
+    x = torch.randn(2)
+    with pytest.raises(lk.NonFiniteError):
+        LF.mse_loss(x, NAN)
+    with pytest.raises(lk.NonFiniteError):
+        LF.mse_loss(x, NAN)
+    LF.mse_loss(x, x)  # a clean call: now the kind counts as checked
+    assert torch.isnan(LF.mse_loss(x, NAN))
+
+
+def test_warning_made_an_error_by_a_filter_is_checked_again():
+    probs = torch.tensor([[0.2, 0.8], [0.5, 0.5]])
+    target = torch.tensor([1, 0])
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", lk.SuspiciousInputWarning)
+            with pytest.raises(lk.SuspiciousInputWarning):
+                LF.cross_entropy(probs, target)

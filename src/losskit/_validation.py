@@ -13,7 +13,8 @@ Every loss calls into this module before it computes. It holds three things:
   cost microseconds and run on every call. Checks that read tensor *values* (NaN, ranges, probabilities
   that sum to 1) cost a pass over memory and, on an accelerator, a device sync, so by default they
   run only on the first call of each loss for each kind of input (same loss, dtypes, number of
-  dimensions and device) and never while :func:`torch.compile` traces.
+  dimensions and device) and never while :func:`torch.compile` traces. A call whose checks fail (an
+  error, or a warning that a filter turns into one) does not count as checked.
 
 The modes of :func:`set_guard`:
 
@@ -73,6 +74,10 @@ __all__ = [
 class LosskitError(Exception):
     """Base class of every error losskit raises about its inputs."""
 
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        _forget_pending()
+
 
 class LossValueError(LosskitError, ValueError):
     """An input has a value, range or content the loss cannot use."""
@@ -118,6 +123,7 @@ class _GuardState(threading.local):
         env = os.environ.get("LOSSKIT_GUARD", "first").strip().lower() or "first"
         self.mode: str = env if env in _MODES else "first"
         self.seen: set[tuple] = set()
+        self.pending: tuple | None = None
 
 
 _state = _GuardState()
@@ -180,14 +186,26 @@ def values_due(name: str, *tensors: Tensor | None) -> bool:
     if key in _state.seen:
         return False
     _state.seen.add(key)
+    _state.pending = key
     return True
+
+
+def _forget_pending() -> None:
+    """A call whose checks failed does not count as checked: its kind is checked again on the next call."""
+    key, _state.pending = _state.pending, None
+    if key is not None:
+        _state.seen.discard(key)
 
 
 def warn(message: str, category: type[Warning] = SuspiciousInputWarning) -> None:
     """Emit a losskit warning, or raise it as :class:`LossValueError` in ``"strict"`` mode."""
     if _state.mode == "strict":
         raise LossValueError(f"{message} (raised because the guard mode is 'strict')")
-    warnings.warn(message, category, stacklevel=4)
+    try:
+        warnings.warn(message, category, stacklevel=4)
+    except Exception:  # a warnings filter turned it into an error: the call was not checked successfully
+        _forget_pending()
+        raise
 
 
 # --------------------------------------------------------------------------------------------
