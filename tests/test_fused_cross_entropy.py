@@ -309,3 +309,57 @@ def test_fused_cross_entropy_split_over_threads_matches(monkeypatch):
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
     ref = F.cross_entropy(x, t, w, label_smoothing=0.1, reduction="none")
     torch.testing.assert_close(results[1][0], ref)
+
+
+@pytest.mark.parametrize("route", ["inplace", "kdim_scratch", "no_grad", "float32"])
+def test_fused_cross_entropy_underflowing_target_probability(route):
+    """p_y below the smallest normal number: the log-sum-exp falls back to the row maximum, on every route
+    (logits overwritten in place, scratch buffers, no gradient)."""
+    dtype = torch.float32 if route == "float32" else torch.float64
+    big = 200.0 if dtype == torch.float32 else 1000.0
+    x = torch.randn(6, 4, dtype=dtype)
+    x[1, 0], x[4, 3] = big, -big  # row 1: target 2 gets p ~ e^-big; row 4: target 3 itself is tiny
+    t = torch.tensor([0, 2, 1, 3, 3, -100])
+    if route == "kdim_scratch":
+        x, t = x.T.reshape(1, 4, 6).contiguous(), t.reshape(1, 6)
+    ref = F.cross_entropy(x, t, reduction="none", label_smoothing=0.1)
+    if route == "inplace":
+        base = x.clone().requires_grad_()
+        out = fused_cross_entropy(base * 1.0, t, reduction="none", label_smoothing=0.1, inplace=True)
+    elif route == "no_grad":
+        with torch.no_grad():
+            out = fused_cross_entropy(x, t, reduction="none", label_smoothing=0.1)
+    else:
+        out = fused_cross_entropy(x.clone().requires_grad_(), t, reduction="none", label_smoothing=0.1)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref)
+
+
+def test_fused_dispatch_switch_functorch_and_double_backward():
+    """The predicates say no when the dispatch is switched off or a torch.func transform runs; a second
+    derivative through the fused Function is a clear error, never a silent zero."""
+    import losskit.fused as LFU
+
+    x = torch.randn(512, 256, dtype=torch.float64)
+    t = torch.randint(0, 256, (512,))
+    assert supports_cross_entropy(x, t)
+    with LFU.use_fused(False):
+        assert not LFU.enabled() and not supports_cross_entropy(x, t)
+    assert LFU.enabled() and supports_cross_entropy(x, t)
+
+    seen = []
+
+    def loss_fn(z):
+        seen.append(supports_cross_entropy(z, t))
+        return F.cross_entropy(z, t)
+
+    torch.func.grad(loss_fn)(x)
+    assert seen == [False]
+
+    a = x[:4, :5].clone().requires_grad_()
+    with pytest.raises(RuntimeError, match=r"^fused_cross_entropy: the fused path is differentiable once.*"
+                       r"create_graph=True.*; turn the fused paths off.*set_enabled\(False\)"):
+        torch.autograd.grad(fused_cross_entropy(a, t[:4] % 5), a, create_graph=True)
+    with LFU.use_fused(False):  # what the error says to do: the reference path has second derivatives
+        (g,) = torch.autograd.grad(F.cross_entropy(a, t[:4] % 5), a, create_graph=True)
+        g.pow(2).sum().backward()

@@ -26,7 +26,8 @@ N, H, V = 37, 6, 11
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(M, "LOGITS_CHUNK_BYTES", 1)  # the minimum: 16 rows per chunk
+    monkeypatch.setattr(M, "LOGITS_CHUNK_BYTES", 1)
+    monkeypatch.setattr(M, "MIN_CHUNK_ROWS", 16)  # 16 rows per chunk
 
 
 def _data(dtype=torch.float64):

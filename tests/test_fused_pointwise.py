@@ -235,3 +235,15 @@ def test_fused_pointwise_predicates_and_refusals():
         fused_l1_loss(torch.randn(4), torch.randn(4, 1))
     with pytest.raises(lk.LossOptionError, match=r"delta must be a number > 0, but got -1"):
         fused_huber_loss(torch.randn(4), torch.randn(4), delta=-1.0)
+
+
+def test_fused_bce_inplace_with_a_target_that_needs_a_gradient():
+    """The target's gradient reads the logits: the in-place request then gets a separate gradient buffer."""
+    x, y, _, opts = _sample("bce_smooth_pos", torch.float64)
+    base, ya = x.clone().requires_grad_(), y.clone().requires_grad_()
+    out = fused_binary_cross_entropy_with_logits(base * 1.0, ya, inplace=True, **opts)
+    out.backward()
+    rb, yb = x.clone().requires_grad_(), y.clone().requires_grad_()
+    LF.binary_cross_entropy_with_logits(rb, yb, **opts).backward()
+    torch.testing.assert_close(base.grad, rb.grad)
+    torch.testing.assert_close(ya.grad, yb.grad)

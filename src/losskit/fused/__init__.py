@@ -4,10 +4,16 @@ Each ``fused_<loss>`` function takes the public loss's signature plus ``inplace:
 documented numbers; each ``supports_<loss>`` predicate says which calls it takes (dtype, device, options, size)
 from metadata alone. The public functions in :mod:`losskit.functional` dispatch to them; call them directly to
 use ``inplace=True``. The shared pattern and the backward step are described in :mod:`losskit.fused._common`.
+
+The fused Functions are differentiable once (like torch 2.13's chunked ``linear_cross_entropy``): code that
+differentiates through a loss's gradient (``create_graph=True``) turns the dispatch off with
+``losskit.fused.set_enabled(False)`` or ``with losskit.fused.use_fused(False):``; ``torch.compile`` and
+:mod:`torch.func` transforms always get the reference path.
 """
 
 from __future__ import annotations
 
+from ._common import enabled, set_enabled, use_fused
 from .cross_entropy import fused_cross_entropy, supports_cross_entropy
 from .dice import fused_dice_loss, supports_dice_loss
 from .focal import fused_focal_loss, fused_sigmoid_focal_loss, supports_focal_loss, supports_sigmoid_focal_loss
@@ -32,6 +38,7 @@ from .pointwise import (
 
 __all__ = [
     "LinearCrossEntropyResult",
+    "enabled",
     "fused_binary_cross_entropy_with_logits",
     "fused_cross_entropy",
     "fused_dice_loss",
@@ -43,6 +50,7 @@ __all__ = [
     "fused_mse_loss",
     "fused_sigmoid_focal_loss",
     "fused_smooth_l1_loss",
+    "set_enabled",
     "supports_binary_cross_entropy_with_logits",
     "supports_cross_entropy",
     "supports_dice_loss",
@@ -53,4 +61,5 @@ __all__ = [
     "supports_mse_loss",
     "supports_sigmoid_focal_loss",
     "supports_smooth_l1_loss",
+    "use_fused",
 ]

@@ -25,9 +25,11 @@ The backward step (:func:`scale_saved`) avoids the last copy where it can:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -40,11 +42,16 @@ __all__ = [
     "MIN_NUMEL",
     "acc_dtype",
     "compiling",
+    "dispatch_allowed",
+    "enabled",
     "keep_graph",
+    "refuse_double_backward",
     "rows_per_chunk",
     "run_split",
     "scale_saved",
+    "set_enabled",
     "unsupported",
+    "use_fused",
 ]
 
 CHUNK_BYTES = 4 << 20
@@ -61,6 +68,46 @@ _HALF = (torch.float16, torch.bfloat16)
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype the math runs in: float32 for float16/bfloat16 inputs, the input's own dtype otherwise."""
     return torch.float32 if dtype in _HALF else dtype
+
+
+_enabled = os.environ.get("LOSSKIT_FUSED", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def enabled() -> bool:
+    """Whether losskit's public losses may dispatch to the fused paths (default ``True``; the environment
+    variable ``LOSSKIT_FUSED=0`` sets the initial value to ``False``)."""
+    return _enabled
+
+
+def set_enabled(flag: bool) -> None:
+    """Allow (``True``) or forbid (``False``) the dispatch of the public losses to the fused paths.
+
+    The fused Functions are differentiable once: a second backward through them (``create_graph=True``, a
+    Hessian-vector product, a gradient penalty on the logits) raises torch's ``once_differentiable`` error.
+    Code that needs higher derivatives turns them off with ``set_enabled(False)`` or :func:`use_fused`.
+    """
+    global _enabled
+    _enabled = bool(flag)
+
+
+@contextlib.contextmanager
+def use_fused(flag: bool) -> Iterator[None]:
+    """Context manager form of :func:`set_enabled`: ``with losskit.fused.use_fused(False): ...``."""
+    old = _enabled
+    set_enabled(flag)
+    try:
+        yield
+    finally:
+        set_enabled(old)
+
+
+def dispatch_allowed() -> bool:
+    """The conditions every ``supports_*`` predicate shares: dispatch enabled, not tracing under
+    :func:`torch.compile`, no :mod:`torch.func` transform active (the fused Functions support neither)."""
+    if not _enabled or compiling():
+        return False
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return not (active is not None and active())
 
 
 def compiling() -> bool:
@@ -176,6 +223,17 @@ def scale_saved(saved: Tensor, grad_output: Tensor, view_shape: tuple[int, ...] 
     if keep_graph():
         return saved * grad_output
     return saved.mul_(grad_output)
+
+
+def refuse_double_backward(name: str) -> None:
+    """Raise if the running backward pass builds a graph (``create_graph=True``): the saved gradient is a
+    constant, so a second derivative through it would silently be zero."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{name}: the fused path is differentiable once, but got a backward pass with create_graph=True "
+            "(a second derivative through the loss); turn the fused paths off for this computation with "
+            "losskit.fused.set_enabled(False) or `with losskit.fused.use_fused(False):`"
+        )
 
 
 def unsupported(name: str, reason: str, fallback: str) -> V.LossOptionError:

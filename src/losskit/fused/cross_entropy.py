@@ -3,9 +3,10 @@ r"""Fused cross-entropy on class indices: the gradient is computed in the forwar
 :func:`fused_cross_entropy` gives the numbers of :func:`losskit.functional.cross_entropy` (torch's, except that a
 mean over nothing is 0) for class-index targets, in one sweep over the logits:
 
-for each chunk of rows: the row maximum, the softmax written straight into the gradient buffer, the
-log-sum-exp recovered from the largest probability (:math:`\mathrm{lse} = m - \log \max_c p_c`, exact and free of
-underflow), then the softmax scaled in place into the gradient of the loss. With ``inplace=True`` the gradient
+for each chunk of rows: the softmax written straight into the gradient buffer, the log-sum-exp recovered from
+the target's probability (:math:`\mathrm{lse} = x_y - \log p_y`, or, where :math:`p_y` underflows, from the row
+maximum and the largest probability, :math:`m - \log \max_c p_c`), then the softmax scaled in place into the
+gradient of the loss. With ``inplace=True`` the gradient
 overwrites the logits themselves (their values are lost: an explicit opt-in); the backward pass only multiplies
 the saved gradient by ``grad_output`` (:mod:`losskit.fused._common`).
 
@@ -113,7 +114,7 @@ def supports_cross_entropy(
     ``label_smoothing`` and ``reduction``, at least ``min_numel`` logits, and no :func:`torch.compile` tracing.
     Probability targets go to the reference path. Reads no tensor values.
     """
-    if C.compiling() or not isinstance(input, Tensor) or input.numel() < min_numel:
+    if not C.dispatch_allowed() or not isinstance(input, Tensor) or input.numel() < min_numel:
         return False
     return _why_not(input, target, weight, ignore_index, label_smoothing, reduction, inplace) is None
 
@@ -184,13 +185,13 @@ def _sweep(
         scale = torch.ones((), dtype=acc)
 
     row_max = torch.empty(t.shape, dtype=acc)
-    p_max = torch.empty(t.shape, dtype=acc)
+    lse = torch.empty(t.shape, dtype=acc)
     x_w = torch.empty(t.shape, dtype=acc) if eps > 0 else None
+    tiny = torch.finfo(acc).tiny
     grad = None
     if focal is not None:
         gamma, factors = focal
         f_y = valid_f if factors is None else factors.to(acc)[t_safe] * valid_f
-        tiny = torch.finfo(acc).tiny
     if want_grad:
         coef = ((1 - eps) * w_y + smooth * w_total * valid_f) * scale
         at_target = -(1 - eps) * w_y * scale
@@ -217,7 +218,11 @@ def _sweep(
                 buf = scratch[: xc.shape[0]]
                 src = xc if acc == dtype else buf.copy_(xc)
                 dst = buf
-            torch.amax(src, 1, out=row_max[pos])
+            # the log-sum-exp comes from the target's probability, lse = x_y - log p_y (no extra pass); where
+            # p_y underflows it comes from the row maximum m and the largest probability 1 / sum exp(x - m)
+            overwritten = src.data_ptr() == dst.data_ptr()
+            if overwritten:
+                torch.amax(src, 1, out=row_max[pos])
             if x_w is not None:
                 if w_view is None:
                     torch.sum(src, 1, out=x_w[pos])
@@ -226,9 +231,15 @@ def _sweep(
                 else:
                     x_w[pos] = (src * w_view).sum(1)
             torch._softmax(src, 1, False, out=dst)
-            torch.amax(dst, 1, out=p_max[pos])
+            p_y = dst.gather(1, t_safe[pos].unsqueeze(1)).squeeze(1)
+            lse_c = x_y[pos] - torch.log(p_y)
+            underflow = (p_y < tiny) & valid[pos]
+            if bool(underflow.any()):
+                row_m = row_max[pos] if overwritten else torch.amax(src, 1)
+                lse_c = torch.where(underflow, row_m - torch.log(torch.amax(dst, 1)), lse_c)
+            lse[pos] = lse_c
             if want_grad and focal is not None:
-                log_p_y = x_y[pos] - (row_max[pos] - torch.log(p_max[pos]))
+                log_p_y = x_y[pos] - lse_c
                 q = (-torch.expm1(log_p_y)).clamp_min(tiny)
                 k = f_y[pos] * q.pow(gamma) * (1 - gamma * torch.exp(log_p_y) * log_p_y / q) * scale
                 dst.mul_(k.unsqueeze(1))
@@ -246,7 +257,6 @@ def _sweep(
 
     C.run_split(len(chunks), sweep)
 
-    lse = row_max - torch.log(p_max)
     if focal is not None:
         log_p_y = x_y - lse
         terms = -f_y * (-torch.expm1(log_p_y)).clamp_min(tiny).pow(gamma) * log_p_y
@@ -271,13 +281,14 @@ class _FusedCrossEntropy(torch.autograd.Function):
     def forward(ctx, input, target, weight, ignore_index, eps, reduction, inplace, focal=None):
         loss, grad = _sweep(input, target, weight, ignore_index, eps, reduction, True, inplace, focal)
         ctx.save_for_backward(grad)
+        ctx.name = "fused_cross_entropy" if focal is None else "fused_focal_loss"
         per_row = reduction == "none" and input.dim() > 1
         ctx.view = (target.shape[0], 1, *target.shape[1:]) if per_row else None
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
+        C.refuse_double_backward(ctx.name)
         (grad,) = ctx.saved_tensors
         return C.scale_saved(grad, grad_output, ctx.view), None, None, None, None, None, None, None
 

@@ -92,7 +92,7 @@ def supports_dice_loss(
     """Whether :func:`fused_dice_loss` takes this call: binary or multilabel masks of the input's shape,
     contiguous CPU tensors, no ``class_weights``/``ignore_index``/``global_batch``, at least ``min_numel``
     elements, not compiling."""
-    if C.compiling() or not isinstance(input, Tensor) or input.numel() < min_numel:
+    if not C.dispatch_allowed() or not isinstance(input, Tensor) or input.numel() < min_numel:
         return False
     return _why_not(input, target, class_weights, mode, from_logits, smooth, eps, ignore_index, log_loss,
                     per_image, global_batch, reduction, inplace) is None
@@ -186,10 +186,13 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
             for i in range(lo, hi):
                 a, b, group, _ = chunks[i]
                 direct = acc == dtype
-                d = gflat[a:b] if direct else tbuf[: b - a]
-                torch.mul(load(tbuf, t[a:b]), coef_t[group], out=d).add_(coef_1[group])
+                # p first: with inplace=True the gradient chunk is the logits chunk
+                p = None
                 if from_logits:
                     p = torch.sigmoid(x[a:b], out=pbuf[: b - a]) if direct else load(pbuf, x[a:b]).sigmoid_()
+                d = gflat[a:b] if direct else tbuf[: b - a]
+                torch.mul(load(tbuf, t[a:b]), coef_t[group], out=d).add_(coef_1[group])
+                if p is not None:
                     d.mul_(p).mul_(p.neg_().add_(1.0))
                 if not direct:
                     gflat[a:b].copy_(d)
@@ -203,13 +206,14 @@ class _FusedDice(torch.autograd.Function):
     def forward(ctx, input, target, from_logits, smooth, eps, log_loss, per_image, reduction, inplace):
         loss, grad = _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reduction, True, inplace)
         ctx.save_for_backward(grad)
+        ctx.name = _NAME
         ctx.none = reduction == "none"
         ctx.per_image = per_image
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
+        C.refuse_double_backward(ctx.name)
         (grad,) = ctx.saved_tensors
         if not ctx.none:
             return C.scale_saved(grad, grad_output), None, None, None, None, None, None, None, None

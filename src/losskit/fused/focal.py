@@ -79,7 +79,7 @@ def supports_focal_loss(
 ) -> bool:
     """Whether :func:`fused_focal_loss` takes this call: the calls of
     :func:`~losskit.fused.supports_cross_entropy`, without label smoothing, any ``gamma >= 0`` and ``alpha``."""
-    if C.compiling() or not isinstance(input, Tensor) or input.numel() < min_numel:
+    if not C.dispatch_allowed() or not isinstance(input, Tensor) or input.numel() < min_numel:
         return False
     return _focal_why_not(
         input, target, weight, gamma, alpha, ignore_index, label_smoothing, reduction, inplace

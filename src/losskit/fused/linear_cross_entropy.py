@@ -44,8 +44,12 @@ __all__ = [
 
 _NAME = "fused_linear_cross_entropy"
 _FALLBACK = "losskit.functional.linear_cross_entropy"
-LOGITS_CHUNK_BYTES = 32 << 20
-"""Size of the reused ``(rows, V)`` logits buffer: rows = this / (4 V), at least 16 and a multiple of 16."""
+LOGITS_CHUNK_BYTES = 64 << 20
+"""Size of the reused ``(rows, V)`` logits buffer: rows = this / (4 V), rounded down to a multiple of 16 and at
+least :data:`MIN_CHUNK_ROWS`."""
+MIN_CHUNK_ROWS = 512
+"""Fewer rows make the three matrix products slower than on the whole batch (measured with MKL on 2 cores:
+256 rows of (4096, 2048) x (2048, 32000) take 1.35x the time of one product, 512 rows 1.0x)."""
 
 
 class LinearCrossEntropyResult(NamedTuple):
@@ -60,7 +64,7 @@ def _chunk_rows(n: int, classes: int, dtype: torch.dtype, options) -> int:
     if size:
         return max(1, int(size))
     rows = LOGITS_CHUNK_BYTES // max(1, classes * torch.empty((), dtype=dtype).element_size())
-    return max(16, rows // 16 * 16) if n > 16 else max(1, n)
+    return max(1, min(n, max(MIN_CHUNK_ROWS, rows // 16 * 16)))
 
 
 def _why_not(input, linear_weight, target, linear_bias, weight, token_weight, ignore_index, label_smoothing,
@@ -139,7 +143,7 @@ def supports_linear_cross_entropy(
     """Whether :func:`fused_linear_cross_entropy` takes this call: float32/float64 CPU tensors, a 2-D
     ``linear_weight`` ``(C, in_features)``, class-index targets, any other option, at least ``min_numel`` logits
     (``N * C``), not compiling. ``options`` is accepted (its ``batch_chunk_size`` is honoured)."""
-    if C.compiling() or not isinstance(input, Tensor) or not isinstance(linear_weight, Tensor):
+    if not C.dispatch_allowed() or not isinstance(input, Tensor) or not isinstance(linear_weight, Tensor):
         return False
     rows = input.shape[0] if input.dim() == 2 else 1
     if rows * linear_weight.shape[0] < min_numel:
@@ -258,7 +262,7 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
                 factor = safe_divide(factor, rows.denominator)
             terms, lse, gh, gw, gb = _sweep(h, W, b, rows, cap, chunk, factor, want_h, want_w, want_b)
             ctx.save_for_backward(gh, gw, gb)
-        ctx.reduction, ctx.unbatched = reduction, unbatched
+        ctx.reduction, ctx.unbatched, ctx.name = reduction, unbatched, _NAME
         loss = _reduce(terms, rows, reduction)
         if unbatched and reduction == "none":
             loss = loss.squeeze(0)
@@ -266,8 +270,8 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         return loss, lse.squeeze(0) if unbatched else lse
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output, _grad_lse):
+        C.refuse_double_backward(ctx.name)
         if ctx.reduction == "none":
             h, W, b = ctx.saved_tensors
             rows, cap, chunk, want_h, want_w, want_b = ctx.saved

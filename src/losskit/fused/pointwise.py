@@ -250,12 +250,13 @@ class _FusedPointwise(torch.autograd.Function):
     def forward(ctx, input, target, weight, kind, params, reduction, inplace, want_dx, want_dy):
         loss, dx, dy = _sweep(kind, input, target, weight, params, reduction, want_dx, want_dy, inplace)
         ctx.save_for_backward(dx, dy)
+        ctx.name = params.get("name", "fused loss")
         ctx.per_element = reduction == "none"
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
+        C.refuse_double_backward(ctx.name)
         dx, dy = ctx.saved_tensors
         if ctx.per_element:
             gx = None if dx is None else _scale_elementwise(dx, grad_output)
@@ -319,7 +320,7 @@ def _why_not(input, target, weight, reduction, inplace, pos_weight=None) -> str 
 
 
 def _supports(reason: str | None, input, min_numel: int) -> bool:
-    return reason is None and not C.compiling() and input.numel() >= min_numel
+    return reason is None and C.dispatch_allowed() and input.numel() >= min_numel
 
 
 def _run(name, kind, plain, input, target, weight, params, reduction, inplace, pos_weight=None):
@@ -334,9 +335,12 @@ def _run(name, kind, plain, input, target, weight, params, reduction, inplace, p
     want_dy = grad and target.requires_grad
     if pos_weight is not None:
         params = {**params, "pos_weight": pos_weight, "row": input.shape[-1] if pos_weight.numel() > 1 else 1}
+    params = {**params, "name": name}
     if want_dx or want_dy:
+        # in place only when nothing reads the input after its gradient chunk is written (the target's
+        # gradient does, for BCE): with a target that needs a gradient the gradient gets its own buffer
         return _FusedPointwise.apply(
-            input, target, weight, kind, params, reduction, inplace and want_dx, want_dx, want_dy
+            input, target, weight, kind, params, reduction, inplace and want_dx and not want_dy, want_dx, want_dy
         )
     loss, _, _ = _sweep(kind, input, target, weight, params, reduction, False, False, False)
     return loss
