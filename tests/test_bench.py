@@ -142,7 +142,7 @@ def _fake_result() -> dict:
 
 
 def test_ratios_targets_and_markdown_publish_losses_beside_wins(tmp_path):
-    result = report.add_ratios(_fake_result())
+    result = report.add_ratios({**_fake_result(), "note": "noisy machine"})
     case = result["cases"][0]
     r = case["ratios"]["default"]["fused"]["torch"]
     assert r["speedup"] == pytest.approx(4.0) and r["memory"] == pytest.approx(1 / 3)
@@ -154,6 +154,7 @@ def test_ratios_targets_and_markdown_publish_losses_beside_wins(tmp_path):
     assert "**fused loses to torch.compile**: 1.25x slower" in md
     assert "| fused | torch | >= 2.5x faster, <= 0.35x memory | 4.00x faster, 0.33x memory | met |" in md
     assert "error: boom" in md
+    assert "- note: noisy machine" in md
     paths = report.write(result, tmp_path, stem="t")
     assert json.loads(open(paths["json"]).read())["cases"][0]["name"] == "cross_entropy"
     assert open(paths["md"]).read() == md

@@ -55,6 +55,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-kept", action="store_true", help="skip the second pass with the allocator that keeps freed memory"
     )
+    parser.add_argument(
+        "--note", default=None, help="a line for the report's header (e.g. how quiet the machine was)"
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.set_defaults(func=_main)
 
@@ -83,6 +86,7 @@ def _main(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise V.LossOptionError(str(err)) from err
     result["command"] = "losskit bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "losskit bench"
+    result["note"] = args.note
     report.add_ratios(result)
     out = args.out
     if out is None:

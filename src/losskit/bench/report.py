@@ -104,6 +104,8 @@ def markdown(result: dict) -> str:
         f"{s['warmup']} warm-up step(s), each (case, implementation, allocator) in a fresh process; seed {s['seed']}",
         "- kept allocator: " + (" ".join(f"{k}={v}" for k, v in s["allocators"].get("kept", {}).items()) or "–"),
     ]
+    if result.get("note"):
+        lines.append(f"- note: {result['note']}")
     st = result.get("stream", {})
     if st.get("status") == "ok":
         rates = ", ".join(f"{k} {v:.1f}" for k, v in st["gb_per_s"].items())

@@ -6,9 +6,9 @@ mean over nothing is 0) for class-index targets, in one sweep over the logits:
 for each chunk of rows: the softmax written straight into the gradient buffer, the log-sum-exp recovered from
 the target's probability (:math:`\mathrm{lse} = x_y - \log p_y`, or, where :math:`p_y` underflows, from the row
 maximum and the largest probability, :math:`m - \log \max_c p_c`), then the softmax scaled in place into the
-gradient of the loss. With ``inplace=True`` the gradient
-overwrites the logits themselves (their values are lost: an explicit opt-in); the backward pass only multiplies
-the saved gradient by ``grad_output`` (:mod:`losskit.fused._common`).
+gradient of the loss. With ``inplace=True`` the gradient overwrites the logits themselves (their values are
+lost: an explicit opt-in); the backward pass only multiplies the saved gradient by ``grad_output``
+(:mod:`losskit.fused._common`). The chunks are shared between torch's threads (``run_split``).
 
 With per-class weights :math:`w`, smoothing :math:`\varepsilon` over :math:`C` classes, target :math:`y_i` and
 :math:`W = \sum_c w_c` (:math:`W = C`, :math:`w = 1` without weights), row :math:`i` contributes
