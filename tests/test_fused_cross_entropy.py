@@ -363,3 +363,26 @@ def test_fused_dispatch_switch_functorch_and_double_backward():
     with LFU.use_fused(False):  # what the error says to do: the reference path has second derivatives
         (g,) = torch.autograd.grad(F.cross_entropy(a, t[:4] % 5), a, create_graph=True)
         g.pow(2).sum().backward()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_fused_cross_entropy_in_a_forked_child_after_use_in_the_parent():
+    """The helper threads do not survive fork(): a child that calls a fused loss gets a new pool (no hang)."""
+    import multiprocessing
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x, t, _ = _case("2d", torch.float64)
+        fused_cross_entropy(x, t)  # the parent's pool exists now
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:
+            got = pool.apply_async(_child_loss, (x, t)).get(timeout=60)
+    finally:
+        torch.set_num_threads(old)
+    torch.testing.assert_close(got, F.cross_entropy(x, t))
+
+
+def _child_loss(x, t):
+    torch.set_num_threads(2)
+    return fused_cross_entropy(x, t)

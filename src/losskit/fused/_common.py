@@ -134,17 +134,21 @@ def _openmp() -> bool:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_pool_pid = 0
 _pool_lock = threading.Lock()
 
 
 def _get_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
+    """The helper threads, created on first use; again in a forked child (whose copy of the pool has no threads
+    and would never run a task)."""
+    global _pool, _pool_size, _pool_pid
     with _pool_lock:
-        if _pool is None or _pool_size < workers:
-            if _pool is not None:
+        forked = _pool is not None and _pool_pid != os.getpid()
+        if _pool is None or forked or _pool_size < workers:
+            if _pool is not None and not forked:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="losskit-fused")
-            _pool_size = workers
+            _pool_size, _pool_pid = workers, os.getpid()
         return _pool
 
 
