@@ -11,7 +11,7 @@ mistakes on the first call, and the loss families people otherwise pull from fiv
 
 from __future__ import annotations
 
-from . import distributed, functional, weights
+from . import distributed, functional, fused, weights
 from ._validation import (
     LossDeviceError,
     LosskitError,
@@ -60,6 +60,7 @@ __all__ = sorted(
         "diagnose_curves",
         "distributed",
         "functional",
+        "fused",
         "get_guard",
         "guard",
         "list_losses",

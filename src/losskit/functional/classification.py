@@ -27,6 +27,9 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._reduction import reduce_loss, safe_divide
+from ..fused.cross_entropy import fused_cross_entropy, supports_cross_entropy
+from ..fused.linear_cross_entropy import fused_linear_cross_entropy, supports_linear_cross_entropy
+from ..fused.pointwise import fused_binary_cross_entropy_with_logits, supports_binary_cross_entropy_with_logits
 
 if TYPE_CHECKING:
     from torch.nn import LinearCrossEntropyOptions
@@ -166,6 +169,12 @@ def cross_entropy(
         )
         V.warn_if_probabilities(name, input)
     target = _as_index_target(target, probabilities)
+    if not probabilities and supports_cross_entropy(
+        input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
+    ):
+        return fused_cross_entropy(
+            input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
+        )
     loss = F.cross_entropy(
         input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction),
         label_smoothing=label_smoothing,
@@ -399,6 +408,12 @@ def binary_cross_entropy_with_logits(
         V.warn_if_sigmoid_probabilities(
             name, input, fix="pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
         )
+    if supports_binary_cross_entropy_with_logits(
+        input, target, weight, pos_weight=pos_weight, reduction=reduction, label_smoothing=label_smoothing
+    ):
+        return fused_binary_cross_entropy_with_logits(
+            input, target, weight, pos_weight=pos_weight, reduction=reduction, label_smoothing=label_smoothing
+        )
     target = _smooth_binary(target, label_smoothing)
     if weight is None and input.numel() > 0:
         return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)
@@ -546,6 +561,14 @@ def linear_cross_entropy(
         V.check_finite(name, "linear_bias", linear_bias)
         V.check_class_values(name, target, num_classes, ignore_index, probabilities=probabilities, weight=weight)
     target = _as_index_target(target, probabilities)
+    if not probabilities and supports_linear_cross_entropy(
+        input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=reduction,
+        ignore_index=ignore_index, label_smoothing=label_smoothing,
+    ):
+        return fused_linear_cross_entropy(
+            input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=reduction,
+            ignore_index=ignore_index, label_smoothing=label_smoothing, options=options,
+        )
     loss = F.linear_cross_entropy(
         input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=_sum_or_none(reduction),
         ignore_index=None if probabilities else ignore_index, label_smoothing=label_smoothing, options=options,

@@ -27,6 +27,12 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._reduction import reduce_loss
+from ..fused.focal import (
+    fused_focal_loss,
+    fused_sigmoid_focal_loss,
+    supports_focal_loss,
+    supports_sigmoid_focal_loss,
+)
 
 __all__ = [
     "asymmetric_loss",
@@ -224,6 +230,14 @@ def focal_loss(
     gamma, smoothing = _focal_options(name, gamma, alpha, label_smoothing)
     alpha_vector = alpha if isinstance(alpha, Tensor) else None
     _check_class_input(name, input, target, weight, ignore_index, alpha=alpha_vector)
+    if supports_focal_loss(
+        input, target, weight, gamma=gamma, alpha=alpha, ignore_index=ignore_index, label_smoothing=smoothing,
+        reduction=reduction,
+    ):
+        return fused_focal_loss(
+            input, target, weight, gamma=gamma, alpha=alpha, ignore_index=ignore_index, label_smoothing=smoothing,
+            reduction=reduction,
+        )
 
     class_dim, log_p, valid, safe, log_p_y = _class_terms(input, target, ignore_index)
     scale = weight
@@ -439,6 +453,14 @@ def sigmoid_focal_loss(
     V.check_reduction(name, reduction)
     gamma, smoothing = _sigmoid_focal_options(name, alpha, gamma, label_smoothing)
     _check_sigmoid_input(name, input, target, weight=weight, pos_weight=pos_weight)
+    if supports_sigmoid_focal_loss(
+        input, target, weight, alpha=alpha, gamma=gamma, pos_weight=pos_weight, label_smoothing=smoothing,
+        reduction=reduction,
+    ):
+        return fused_sigmoid_focal_loss(
+            input, target, weight, alpha=alpha, gamma=gamma, pos_weight=pos_weight, label_smoothing=smoothing,
+            reduction=reduction,
+        )
 
     t = target if smoothing == 0 else target * (1 - smoothing) + smoothing / 2
     neg_log_p = F.softplus(-input)  # -log sigmoid(x), exact for large |x|

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._reduction import reduce_loss
+from ..fused import pointwise as _fused
 
 __all__ = [
     "charbonnier_loss",
@@ -43,9 +44,14 @@ def _checked(name: str, input: Tensor, target: Tensor, weight: Tensor | None, re
         domain()
 
 
-def _pointwise(name: str, terms_fn, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str) -> Tensor:
-    """Shared body: checks, then torch's fused kernel when it gives the documented numbers."""
+def _pointwise(
+    name: str, terms_fn, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str, **options
+) -> Tensor:
+    """Shared body: checks, then losskit's fused path (losskit.fused.pointwise) where it applies, else torch's
+    kernel when it gives the documented numbers."""
     _checked(name, input, target, weight, reduction)
+    if getattr(_fused, f"supports_{name}")(input, target, weight, reduction=reduction, **options):
+        return getattr(_fused, f"fused_{name}")(input, target, weight, reduction=reduction, **options)
     if weight is None and input.numel() > 0:
         return terms_fn(reduction)
     return reduce_loss(terms_fn("none"), reduction, weight=weight)
@@ -159,6 +165,7 @@ def huber_loss(
         target,
         weight,
         reduction,
+        delta=delta,
     )
 
 
@@ -208,6 +215,7 @@ def smooth_l1_loss(
         target,
         weight,
         reduction,
+        beta=beta,
     )
 
 

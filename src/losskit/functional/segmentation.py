@@ -63,6 +63,7 @@ from torch import Tensor
 from .. import _validation as V
 from .. import distributed as _dist
 from .._reduction import reduce_loss
+from ..fused.dice import fused_dice_loss, supports_dice_loss
 
 __all__ = ["dice_loss", "jaccard_loss", "lovasz_loss", "tversky_loss"]
 
@@ -275,6 +276,15 @@ def _overlap_loss(
     _check_inputs(
         name, input, target, class_weights, mode=mode, from_logits=from_logits, ignore_index=ignore_index
     )
+    if name == "dice_loss" and supports_dice_loss(
+        input, target, class_weights, mode=mode, from_logits=from_logits, smooth=smooth, eps=eps,
+        ignore_index=ignore_index, log_loss=log_loss, per_image=per_image, global_batch=global_batch,
+        reduction=reduction,
+    ):
+        return fused_dice_loss(
+            input, target, mode=mode, from_logits=from_logits, smooth=smooth, eps=eps, log_loss=log_loss,
+            per_image=per_image, reduction=reduction,
+        )
     x, t, valid = _flatten(input, target, mode=mode, ignore_index=ignore_index)
     p = _probabilities(x, mode=mode, from_logits=from_logits)
     if valid is not None:
