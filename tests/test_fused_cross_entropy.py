@@ -256,14 +256,14 @@ def test_fused_cross_entropy_matches_losskit_public_function():
 
 
 def test_supports_cross_entropy_predicate():
-    x = torch.randn(512, 256)
-    t = torch.randint(0, 256, (512,))
+    x = torch.randn(4096, 512)
+    t = torch.randint(0, 512, (4096,))
     assert supports_cross_entropy(x, t)
-    assert supports_cross_entropy(x, t, torch.rand(256), label_smoothing=0.1, reduction="none")
+    assert supports_cross_entropy(x, t, torch.rand(512), label_smoothing=0.1, reduction="none")
     assert not supports_cross_entropy(x[:4], t[:4]), "too small to be worth it"
     assert supports_cross_entropy(x[:4], t[:4], min_numel=0)
     assert not supports_cross_entropy(x, torch.softmax(x, 1)), "probability targets"
-    assert not supports_cross_entropy(x.t(), t[:256]), "non-contiguous"
+    assert not supports_cross_entropy(x.t(), t[:512]), "non-contiguous"
     assert not supports_cross_entropy(x.double(), t, torch.rand(256, requires_grad=True))
     assert not supports_cross_entropy(x.int(), t)
 
@@ -340,8 +340,8 @@ def test_fused_dispatch_switch_functorch_and_double_backward():
     derivative through the fused Function is a clear error, never a silent zero."""
     import losskit.fused as LFU
 
-    x = torch.randn(512, 256, dtype=torch.float64)
-    t = torch.randint(0, 256, (512,))
+    x = torch.randn(4096, 512, dtype=torch.float64)
+    t = torch.randint(0, 512, (4096,))
     assert supports_cross_entropy(x, t)
     with LFU.use_fused(False):
         assert not LFU.enabled() and not supports_cross_entropy(x, t)

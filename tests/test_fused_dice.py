@@ -129,7 +129,7 @@ def test_fused_dice_gradcheck_and_compile():
 
 
 def test_supports_dice_loss_and_refusals():
-    x, y = torch.randn(4, 1, 128, 128), (torch.rand(4, 1, 128, 128) > 0.5).float()
+    x, y = torch.randn(8, 1, 512, 512), (torch.rand(8, 1, 512, 512) > 0.5).float()
     assert supports_dice_loss(x, y, mode="binary")
     assert not supports_dice_loss(x, y, mode="binary", ignore_index=255)
     assert not supports_dice_loss(x, y[:, 0].long(), mode="multiclass")

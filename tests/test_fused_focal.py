@@ -219,7 +219,7 @@ def test_fused_sigmoid_focal_extremes_compile_and_refusals():
     assert not supports_sigmoid_focal_loss(xs, ys.clone().requires_grad_(), min_numel=0)
     assert supports_sigmoid_focal_loss(xs, ys, min_numel=0)
     assert not supports_focal_loss(torch.randn(512, 256), torch.zeros(512, dtype=torch.long), label_smoothing=0.1)
-    assert supports_focal_loss(torch.randn(512, 256), torch.zeros(512, dtype=torch.long), alpha=0.25)
+    assert supports_focal_loss(torch.randn(1024, 256), torch.zeros(1024, dtype=torch.long), alpha=0.25)
     with pytest.raises(lk.LossOptionError, match=r"^fused_focal_loss: label_smoothing must be 0 .* but got 0.1; "
                        r"call losskit.functional.focal_loss"):
         fused_focal_loss(torch.randn(4, 3), torch.zeros(4, dtype=torch.long), label_smoothing=0.1)

@@ -221,15 +221,15 @@ def test_fused_pointwise_under_torch_compile():
 
 
 def test_fused_pointwise_predicates_and_refusals():
-    x, y = torch.randn(512, 256), torch.randn(512, 256)
+    x, y = torch.randn(4096, 512), torch.randn(4096, 512)
     assert supports_mse_loss(x, y)
-    assert supports_mse_loss(x, y, torch.rand(512, 256), reduction="none")
+    assert supports_mse_loss(x, y, torch.rand(4096, 512), reduction="none")
     assert not supports_mse_loss(x[:2], y[:2]), "too small to be worth it"
     assert not supports_mse_loss(x, y.double()), "dtypes differ"
     assert not supports_mse_loss(x.t(), y.t()), "non-contiguous"
-    assert not supports_mse_loss(x, y, torch.rand(256)), "broadcast weight goes to the reference path"
-    assert supports_binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.rand(256))
-    assert not supports_binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.rand(512, 1))
+    assert not supports_mse_loss(x, y, torch.rand(512)), "broadcast weight goes to the reference path"
+    assert supports_binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.rand(512))
+    assert not supports_binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.rand(4096, 1))
     with pytest.raises(lk.LossOptionError, match=r"^fused_l1_loss: target must have the shape of input \(4,\), "
                        r"but got \(4, 1\); call losskit.functional.l1_loss"):
         fused_l1_loss(torch.randn(4), torch.randn(4, 1))

@@ -75,7 +75,7 @@ def supports_focal_loss(
     label_smoothing: float = 0.0,
     reduction: str = "mean",
     inplace: bool = False,
-    min_numel: int = C.MIN_NUMEL,
+    min_numel: int = C.MIN_NUMEL_FOCAL,
 ) -> bool:
     """Whether :func:`fused_focal_loss` takes this call: the calls of
     :func:`~losskit.fused.supports_cross_entropy`, without label smoothing, any ``gamma >= 0`` and ``alpha``."""
@@ -221,7 +221,7 @@ def supports_sigmoid_focal_loss(
     label_smoothing: float = 0.0,
     reduction: str = "mean",
     inplace: bool = False,
-    min_numel: int = C.MIN_NUMEL,
+    min_numel: int = C.MIN_NUMEL_FOCAL,
 ) -> bool:
     """Whether :func:`fused_sigmoid_focal_loss` takes this call: the calls of
     :func:`~losskit.fused.supports_binary_cross_entropy_with_logits` whose ``target`` needs no gradient."""
