@@ -672,9 +672,10 @@ def check_binary_inputs(
             "use target.to(input.dtype)"
         )
     check_same_shape(name, input, target)
-    per_class = f" or one per class along the last dim ({input.shape[-1]},)" if input.dim() else ""
     for arg, w in weights.items():
-        check_broadcast_to(name, arg, w, input, fix=f"pass one {arg} per element {shape_str(input)}{per_class}")
+        if w is not None:  # the fix is only formatted when there is something to check (hot path)
+            per_class = f" or one per class along the last dim ({input.shape[-1]},)" if input.dim() else ""
+            check_broadcast_to(name, arg, w, input, fix=f"pass one {arg} per element {shape_str(input)}{per_class}")
     if target.device != input.device or any(w is not None and w.device != input.device for w in weights.values()):
         check_same_device(name, input=input, target=target, **weights)
 

@@ -1,9 +1,10 @@
 """Steady-state cost of the guard layer: ``losskit bench-guard``.
 
 For each case, forward+backward of the loss is timed with the guard in its default mode (``"first"``,
-after the first call has run the value checks) and with the guard ``"off"``, interleaved call by call so
-that drifts of the machine hit both equally. The overhead is the median of the paired differences
-divided by the median unguarded time. This is a benchmark, not a test: it prints figures, asserts nothing.
+after the first call has run the value checks) and with the guard ``"off"``, in paired blocks of calls (in
+alternating order) so that drifts of the machine and order effects hit both equally. The overhead is the
+median of the paired differences divided by the median unguarded time. This is a benchmark, not a test: it
+prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -58,16 +59,24 @@ def _cases() -> list[tuple[str, str, Callable[[], tuple[Callable, tuple]]]]:
     return [c for c in cases if hasattr(LF, c[0])]
 
 
-def measure(fn: Callable, args: tuple, *, repeats: int = 200, warmup: int = 20) -> tuple[float, float, float]:
-    """Median guarded and unguarded forward+backward time and median paired difference, in seconds."""
+def measure(
+    fn: Callable, args: tuple, *, repeats: int = 200, warmup: int = 20, block: int = 20
+) -> tuple[float, float, float]:
+    """Median guarded and unguarded forward+backward time per call and median paired difference, in seconds.
 
-    def step() -> float:
-        for a in args:
-            if isinstance(a, torch.Tensor):
-                a.grad = None
+    Each of the ``repeats`` rounds times one block of ``block`` calls in each mode (in alternating order); a
+    block's time divided by ``block`` is one sample. Blocks, rather than single calls interleaved one by one,
+    keep each mode's calls in their own steady state (allocator, caches).
+    """
+
+    def run_block() -> float:
         t0 = time.perf_counter()
-        fn(*args).backward()
-        return time.perf_counter() - t0
+        for _ in range(block):
+            for a in args:
+                if isinstance(a, torch.Tensor):
+                    a.grad = None
+            fn(*args).backward()
+        return (time.perf_counter() - t0) / block
 
     state = lk._validation._state
     saved = state.mode
@@ -75,14 +84,21 @@ def measure(fn: Callable, args: tuple, *, repeats: int = 200, warmup: int = 20) 
         state.mode = "first"
         state.seen.clear()
         fn(*args)  # the first call runs the value checks; the steady state starts after it
-        for _ in range(warmup):
-            step()
+        for _ in range(max(warmup // block, 1)):
+            run_block()
         on, off, diff = [], [], []
-        for _ in range(repeats):
-            state.mode = "first"  # set directly: set_guard() would forget the checked kinds
-            a = step()
-            state.mode = "off"
-            b = step()
+        for i in range(repeats):
+            # set the mode directly (set_guard() would forget the checked kinds); alternate the order
+            if i % 2:
+                state.mode = "off"
+                b = run_block()
+                state.mode = "first"
+                a = run_block()
+            else:
+                state.mode = "first"
+                a = run_block()
+                state.mode = "off"
+                b = run_block()
             on.append(a)
             off.append(b)
             diff.append(a - b)
@@ -91,7 +107,7 @@ def measure(fn: Callable, args: tuple, *, repeats: int = 200, warmup: int = 20) 
     return statistics.median(on), statistics.median(off), statistics.median(diff)
 
 
-def run(repeats: int = 200) -> list[GuardCase]:
+def run(repeats: int = 60) -> list[GuardCase]:
     torch.manual_seed(0)
     rows = []
     for name, size, make in _cases():
@@ -118,7 +134,7 @@ def _main(args: argparse.Namespace) -> int:
     rows = run(repeats=args.repeats)
     print(
         f"guard-layer steady-state overhead, forward+backward, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {args.repeats} paired calls"
+        f"{torch.get_num_threads()} threads, {platform.machine()}, median of {args.repeats} paired blocks of 20 calls"
     )
     print(_table(rows))
     if args.json:
@@ -141,6 +157,6 @@ def register(subparsers) -> None:
         help="measure the guard layer's steady-state overhead (forward+backward, guard 'first' vs 'off')",
         description=__doc__,
     )
-    p.add_argument("--repeats", type=int, default=200, help="paired calls per case (default 200)")
+    p.add_argument("--repeats", type=int, default=60, help="paired blocks of 20 calls per case (default 60)")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     p.set_defaults(func=_main)
