@@ -319,8 +319,9 @@ def _why_not(input, target, weight, reduction, inplace, pos_weight=None) -> str 
     return None
 
 
-def _supports(reason: str | None, input, min_numel: int) -> bool:
-    return reason is None and C.dispatch_allowed() and input.numel() >= min_numel
+def _large_enough(input, min_numel: int) -> bool:
+    """The cheap part of every predicate, tested first: most calls below the threshold stop here."""
+    return isinstance(input, Tensor) and input.numel() >= min_numel and C.dispatch_allowed()
 
 
 def _run(name, kind, plain, input, target, weight, params, reduction, inplace, pos_weight=None):
@@ -349,26 +350,26 @@ def _run(name, kind, plain, input, target, weight, params, reduction, inplace, p
 def supports_mse_loss(input, target, weight=None, *, reduction="mean", inplace=False, min_numel=C.MIN_NUMEL):
     """Whether :func:`fused_mse_loss` takes this call: contiguous CPU float tensors of one shape and dtype,
     ``weight`` None or of that shape (needing no gradient), at least ``min_numel`` elements, not compiling."""
-    return _supports(_why_not(input, target, weight, reduction, inplace), input, min_numel)
+    return _large_enough(input, min_numel) and _why_not(input, target, weight, reduction, inplace) is None
 
 
 def supports_l1_loss(input, target, weight=None, *, reduction="mean", inplace=False, min_numel=C.MIN_NUMEL):
     """As :func:`supports_mse_loss`."""
-    return _supports(_why_not(input, target, weight, reduction, inplace), input, min_numel)
+    return _large_enough(input, min_numel) and _why_not(input, target, weight, reduction, inplace) is None
 
 
 def supports_huber_loss(
     input, target, weight=None, *, reduction="mean", delta=1.0, inplace=False, min_numel=C.MIN_NUMEL
 ):
     """As :func:`supports_mse_loss` (any valid ``delta``)."""
-    return _supports(_why_not(input, target, weight, reduction, inplace), input, min_numel)
+    return _large_enough(input, min_numel) and _why_not(input, target, weight, reduction, inplace) is None
 
 
 def supports_smooth_l1_loss(
     input, target, weight=None, *, reduction="mean", beta=1.0, inplace=False, min_numel=C.MIN_NUMEL
 ):
     """As :func:`supports_mse_loss` (any valid ``beta``)."""
-    return _supports(_why_not(input, target, weight, reduction, inplace), input, min_numel)
+    return _large_enough(input, min_numel) and _why_not(input, target, weight, reduction, inplace) is None
 
 
 def supports_binary_cross_entropy_with_logits(
@@ -381,7 +382,7 @@ def supports_binary_cross_entropy_with_logits(
         return False
     if not 0.0 <= float(label_smoothing) <= 1.0:
         return False
-    return _supports(_why_not(input, target, weight, reduction, inplace, pos_weight), input, min_numel)
+    return _large_enough(input, min_numel) and _why_not(input, target, weight, reduction, inplace, pos_weight) is None
 
 
 def fused_mse_loss(
