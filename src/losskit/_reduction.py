@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["reduce_loss", "safe_divide"]
+__all__ = ["class_weight_total", "reduce_loss", "safe_divide"]
 
 
 def safe_divide(total: Tensor, count: Tensor | float | int) -> Tensor:
@@ -49,6 +49,17 @@ def safe_divide(total: Tensor, count: Tensor | float | int) -> Tensor:
         count = count.to(total.dtype)
         return total / torch.where(count == 0, torch.ones_like(count), count)
     return total / count if count else total
+
+
+def class_weight_total(valid: Tensor, safe_target: Tensor, weight: Tensor | None) -> Tensor:
+    """The denominator of a class-weighted mean: the number of ``valid`` (non-ignored) targets, or the sum of
+    their class weights. ``safe_target`` is the target with ignored entries replaced by a valid class index.
+
+    Ignored entries contribute exactly 0 (selected away, never multiplied), as in torch's ``nll_loss``.
+    """
+    if weight is None:
+        return valid.sum()
+    return torch.where(valid, weight[safe_target], torch.zeros((), dtype=weight.dtype, device=weight.device)).sum()
 
 
 def reduce_loss(

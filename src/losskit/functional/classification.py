@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
-from .._reduction import reduce_loss, safe_divide
+from .._reduction import class_weight_total, reduce_loss, safe_divide
 from ..fused.cross_entropy import fused_cross_entropy, supports_cross_entropy
 from ..fused.linear_cross_entropy import fused_linear_cross_entropy, supports_linear_cross_entropy
 from ..fused.pointwise import fused_binary_cross_entropy_with_logits, supports_binary_cross_entropy_with_logits
@@ -71,9 +71,8 @@ def _mean_denominator(
     if probabilities:
         return math.prod(target.shape[:class_dim]) * math.prod(target.shape[class_dim + 1 :])
     keep = target != ignore_index
-    if weight is None:
-        return keep.sum()
-    return (weight[torch.where(keep, target, 0)] * keep).sum()
+    safe = target if weight is None else torch.where(keep, target, 0)  # indices only read with a weight
+    return class_weight_total(keep, safe, weight)
 
 
 def _sum_or_none(reduction: str) -> str:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
-from .._reduction import reduce_loss
+from .._reduction import class_weight_total, reduce_loss
 from ..fused.focal import (
     fused_focal_loss,
     fused_sigmoid_focal_loss,
@@ -89,13 +89,6 @@ def _class_terms(input: Tensor, target: Tensor, ignore_index: int) -> tuple[int,
     safe = target.masked_fill(~valid, 0)
     log_p_y = log_p.gather(class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)
     return class_dim, log_p, valid, safe, log_p_y
-
-
-def _class_mean_denominator(valid: Tensor, safe: Tensor, weight: Tensor | None) -> Tensor:
-    """The count of ``cross_entropy``'s mean: non-ignored elements, or the sum of their class weights."""
-    if weight is None:
-        return valid.sum()
-    return torch.where(valid, weight[safe], torch.zeros((), dtype=weight.dtype, device=weight.device)).sum()
 
 
 def _check_sigmoid_input(name: str, input: Tensor, target: Tensor, **weights: Tensor | None) -> None:
@@ -257,7 +250,7 @@ def focal_loss(
     if alpha is not None and alpha_vector is None:
         loss = loss * float(alpha)
     loss = torch.where(valid, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
-    return reduce_loss(loss, reduction, denominator=_class_mean_denominator(valid, safe, weight))
+    return reduce_loss(loss, reduction, denominator=class_weight_total(valid, safe, weight))
 
 
 def poly_loss(
@@ -330,7 +323,7 @@ def poly_loss(
     poly = one_minus_pt if w_y is None else one_minus_pt * w_y
     loss = ce + float(epsilon) * poly
     loss = torch.where(valid, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
-    return reduce_loss(loss, reduction, denominator=_class_mean_denominator(valid, safe, weight))
+    return reduce_loss(loss, reduction, denominator=class_weight_total(valid, safe, weight))
 
 
 def generalized_cross_entropy(
