@@ -25,11 +25,10 @@ The backward step (:func:`scale_saved`) avoids the last copy where it can:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -41,6 +40,7 @@ __all__ = [
     "CHUNK_BYTES",
     "MIN_NUMEL",
     "MIN_NUMEL_FOCAL",
+    "SHIFT_ABOVE",
     "acc_dtype",
     "compiling",
     "dispatch_allowed",
@@ -67,6 +67,11 @@ back by the allocations it saves. Call the ``fused_*`` functions directly to use
 
 MIN_NUMEL_FOCAL = 1 << 18
 """The focal losses replace several full-size temporaries of the plain formula, so they win from about 2^18."""
+
+SHIFT_ABOVE = 1024.0
+"""Logits beyond this magnitude make the cross-entropy sweeps sum the label-smoothing term over shifted logits
+(one more pass over that chunk): below it, :math:`\\sum_c w_c x_c - W x_y` cancels away at most about
+``1024 * 2**-24`` per class in float32; above it (logits up to :math:`\\pm 3 \\cdot 10^{38}`) it would be noise."""
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -96,15 +101,34 @@ def set_enabled(flag: bool) -> None:
     _enabled = bool(flag)
 
 
-@contextlib.contextmanager
-def use_fused(flag: bool) -> Iterator[None]:
-    """Context manager form of :func:`set_enabled`: ``with losskit.fused.use_fused(False): ...``."""
-    old = _enabled
-    set_enabled(flag)
-    try:
-        yield
-    finally:
-        set_enabled(old)
+class use_fused:  # lower case: called like a function, as torch.set_grad_enabled
+    """Allow or forbid the fused dispatch, as a plain call or as a context manager.
+
+    ``losskit.fused.use_fused(False)`` as a statement acts at once, like :func:`set_enabled`, and stays in force;
+    ``with losskit.fused.use_fused(False): ...`` acts the same way and restores the previous setting when the
+    block exits (also on an exception), like :func:`torch.set_grad_enabled`.
+
+    Example:
+        >>> import losskit.fused as fused
+        >>> with fused.use_fused(False):
+        ...     print(fused.enabled())
+        False
+        >>> fused.enabled()
+        True
+    """
+
+    def __init__(self, flag: bool) -> None:
+        self._previous = _enabled
+        set_enabled(flag)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        set_enabled(self._previous)
+
+    def __repr__(self) -> str:
+        return f"use_fused(enabled={_enabled})"
 
 
 def dispatch_allowed() -> bool:

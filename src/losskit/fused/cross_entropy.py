@@ -3,11 +3,15 @@ r"""Fused cross-entropy on class indices: the gradient is computed in the forwar
 :func:`fused_cross_entropy` gives the numbers of :func:`losskit.functional.cross_entropy` (torch's, except that a
 mean over nothing is 0) for class-index targets, in one sweep over the logits:
 
-for each chunk of rows: the softmax written straight into the gradient buffer, the log-sum-exp recovered from
-the target's probability (:math:`\mathrm{lse} = x_y - \log p_y`, or, where :math:`p_y` underflows, from the row
-maximum and the largest probability, :math:`m - \log \max_c p_c`), then the softmax scaled in place into the
-gradient of the loss. With ``inplace=True`` the gradient overwrites the logits themselves (their values are
-lost: an explicit opt-in); the backward pass only multiplies the saved gradient by ``grad_output``
+for each chunk of rows: the softmax written straight into the gradient buffer, the target's negative
+log-probability read from it (:math:`\mathrm{lse} - x_y = -\log p_y`, or, where :math:`p_y` underflows, from the
+row maximum and the largest probability, :math:`(m - x_y) - \log \max_c p_c`), then the softmax scaled in place
+into the gradient of the loss. The loss is built from these differences, never as the difference
+:math:`\mathrm{lse} - x_y` of two large numbers, which rounds to 0 at logits near :math:`\pm 3 \cdot 10^{38}`.
+With smoothing, :math:`\sum_c w_c (x_c - x_y)` is taken as :math:`\sum_c w_c x_c - W x_y`, except in a chunk
+holding a target logit beyond :data:`losskit.fused._common.SHIFT_ABOVE` in magnitude, where the logits are
+shifted first (one more pass there). With ``inplace=True`` the gradient overwrites the logits themselves (their
+values are lost: an explicit opt-in); the backward pass only multiplies the saved gradient by ``grad_output``
 (:mod:`losskit.fused._common`). The chunks are shared between torch's threads (``run_split``).
 
 With per-class weights :math:`w`, smoothing :math:`\varepsilon` over :math:`C` classes, target :math:`y_i` and
@@ -185,8 +189,9 @@ def _sweep(
         scale = torch.ones((), dtype=acc)
 
     row_max = torch.empty(t.shape, dtype=acc)
-    lse = torch.empty(t.shape, dtype=acc)
-    x_w = torch.empty(t.shape, dtype=acc) if eps > 0 else None
+    nlp = torch.empty(t.shape, dtype=acc)  # -log p_y = lse - x_y
+    x_w = torch.empty(t.shape, dtype=acc) if eps > 0 else None  # sum_c w_c (x_c - x_y)
+    shift = None if x_w is None else x_y.abs() > C.SHIFT_ABOVE
     tiny = torch.finfo(acc).tiny
     grad = None
     if focal is not None:
@@ -223,25 +228,35 @@ def _sweep(
             overwritten = src.data_ptr() == dst.data_ptr()
             if overwritten:
                 torch.amax(src, 1, out=row_max[pos])
-            if x_w is not None:
-                if w_view is None:
-                    torch.sum(src, 1, out=x_w[pos])
-                elif cols is None:
-                    torch.mv(src, w, out=x_w[pos])
+            if x_w is not None and shift is not None:
+                x_y_c = x_y[pos]
+                if bool(shift[pos].any()):
+                    # huge logits: sum_c w_c x_c - W x_y would cancel to rounding noise
+                    shifted = src - x_y_c.unsqueeze(1)
+                    x_w[pos] = shifted.sum(1) if w_view is None else (shifted * w_view).sum(1)
                 else:
-                    x_w[pos] = (src * w_view).sum(1)
+                    if w_view is None:
+                        torch.sum(src, 1, out=x_w[pos])
+                    elif cols is None:
+                        torch.mv(src, w, out=x_w[pos])
+                    else:
+                        x_w[pos] = (src * w_view).sum(1)
+                    x_w[pos] -= w_total * x_y_c
             torch._softmax(src, 1, False, out=dst)
             p_y = dst.gather(1, t_safe[pos].unsqueeze(1)).squeeze(1)
-            lse_c = x_y[pos] - torch.log(p_y)
+            nlp_c = -torch.log(p_y)
             underflow = (p_y < tiny) & valid[pos]
             if bool(underflow.any()):
                 row_m = row_max[pos] if overwritten else torch.amax(src, 1)
-                lse_c = torch.where(underflow, row_m - torch.log(torch.amax(dst, 1)), lse_c)
-            lse[pos] = lse_c
+                nlp_c = torch.where(underflow, (row_m - x_y[pos]) - torch.log(torch.amax(dst, 1)), nlp_c)
+            nlp[pos] = nlp_c
             if want_grad and focal is not None:
-                log_p_y = x_y[pos] - lse_c
+                log_p_y = -nlp_c
                 q = (-torch.expm1(log_p_y)).clamp_min(tiny)
-                k = f_y[pos] * q.pow(gamma) * (1 - gamma * torch.exp(log_p_y) * log_p_y / q) * scale
+                p_y_c = torch.exp(log_p_y)
+                # p log p -> 0 as p -> 0: a target logit of -inf gives 0, not 0 * -inf
+                p_log_p = torch.where(p_y_c > 0, p_y_c * log_p_y, torch.zeros_like(p_y_c))
+                k = f_y[pos] * q.pow(gamma) * (1 - gamma * p_log_p / q) * scale
                 dst.mul_(k.unsqueeze(1))
                 dst.scatter_add_(1, t_safe[pos].unsqueeze(1), (-k).unsqueeze(1))
             elif want_grad:
@@ -258,12 +273,14 @@ def _sweep(
     C.run_split(len(chunks), sweep)
 
     if focal is not None:
-        log_p_y = x_y - lse
-        terms = -f_y * (-torch.expm1(log_p_y)).clamp_min(tiny).pow(gamma) * log_p_y
+        terms = f_y * (-torch.expm1(-nlp)).clamp_min(tiny).pow(gamma) * nlp
     else:
-        terms = (1 - eps) * w_y * (lse - x_y)
+        terms = (1 - eps) * w_y * nlp
     if x_w is not None:
-        terms = terms + smooth * (w_total * lse - x_w)
+        # a target logit of -inf (a finite row maximum) makes the smoothing sum inf, as torch's -sum log p; its
+        # shifted form would be -inf - (-inf)
+        spread = torch.where(torch.isneginf(x_y), nlp, w_total * nlp - x_w)
+        terms = terms + smooth * spread
     terms = torch.where(valid, terms, torch.zeros_like(terms))
     if reduction == "none":
         loss = terms.reshape(target.shape)

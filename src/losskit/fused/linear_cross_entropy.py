@@ -200,16 +200,23 @@ def _sweep(h, W, b, rows: _Rows, cap, chunk, factor, want_h, want_w, want_b):
         t = rows.t_safe[r0:r1]
         z_y = z.gather(1, t.unsqueeze(1)).squeeze(1)
         z_max = z.amax(1)
-        z_w = None
+        z_w = None  # sum_c w_c (z_max - z_c)
         if rows.eps > 0:
-            z_w = z.sum(1) if rows.w is None else torch.mv(z, rows.w)
+            if bool((z_max.abs() > C.SHIFT_ABOVE).any()):
+                # huge logits: W z_max - sum_c w_c z_c would cancel to rounding noise (softmax ignores the shift)
+                z.sub_(z_max.unsqueeze(1))
+                z_w = -(z.sum(1) if rows.w is None else torch.mv(z, rows.w))
+            else:
+                z_w = rows.w_total * z_max - (z.sum(1) if rows.w is None else torch.mv(z, rows.w))
         torch._softmax(z, 1, False, out=z)
-        lse = z_max - torch.log(z.amax(1))
+        log_s = -torch.log(z.amax(1))  # log sum_c exp(z_c - z_max)
+        lse = z_max + log_s
         lse_all[r0:r1] = lse
         w_y, tau = rows.w_y[r0:r1], rows.tau[r0:r1]
-        row = (1.0 - rows.eps) * w_y * (lse - z_y)
+        # lse - z_y and lse - z_c as differences of nearby numbers (lse itself may be huge)
+        row = (1.0 - rows.eps) * w_y * ((z_max - z_y) + log_s)
         if z_w is not None:
-            row = row + rows.smooth * (rows.w_total * lse - z_w)
+            row = row + rows.smooth * (rows.w_total * log_s + z_w)
         if rows.zeta:
             row = row + rows.zeta * w_y * lse * lse
         terms[r0:r1] = torch.where(rows.valid[r0:r1], tau * row, torch.zeros_like(row))

@@ -132,10 +132,10 @@ def _bce(x, y, w, gx, gy, out, scale, tmp, p):
             torch.addcmul(x, t, x, value=-1.0, out=out).sub_(log_sig)
             if w is not None:
                 out.mul_(w)
-        elif w is None:
-            total = x.sum() - torch.dot(t, x) - log_sig.sum()
         else:
-            total = torch.dot(w, x) - torch.dot(w, torch.mul(t, x, out=tmp(3))) - torch.dot(w, log_sig)
+            # the terms first, then one sum: x.sum() - t.x - log_sig.sum() is inf - inf = NaN at |x| ~ 3e38
+            terms = torch.addcmul(x, t, x, value=-1.0, out=tmp(3)).sub_(log_sig)
+            total = terms.sum() if w is None else torch.dot(w, terms)
         if gx is not None:
             torch.sigmoid(x, out=gx).sub_(t).mul_(f)
     else:
