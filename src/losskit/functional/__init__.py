@@ -15,20 +15,89 @@ from . import (
     segmentation,
     sequence,
 )
-from .classification import *
-from .detection import *
-from .distillation import *
-from .distribution import *
-from .embedding import *
-from .imbalance import *
-from .margin import *
-from .metric import *
-from .regression import *
-from .segmentation import *
-from .sequence import *
-
-__all__ = sorted(
-    regression.__all__ + classification.__all__ + margin.__all__ + embedding.__all__
-    + distribution.__all__ + sequence.__all__ + imbalance.__all__ + segmentation.__all__
-    + detection.__all__ + metric.__all__ + distillation.__all__
+from .classification import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    linear_cross_entropy,
+    nll_loss,
 )
+from .detection import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
+from .distillation import distillation_loss, js_div
+from .distribution import gaussian_nll_loss, kl_div, poisson_nll_loss
+from .embedding import triplet_margin_loss, triplet_margin_with_distance_loss
+from .imbalance import asymmetric_loss, focal_loss, generalized_cross_entropy, poly_loss, sigmoid_focal_loss
+from .margin import (
+    cosine_embedding_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    soft_margin_loss,
+)
+from .metric import arcface_loss, batch_hard_triplet_loss, contrastive_loss, cosface_loss, info_nce_loss, supcon_loss
+from .regression import (
+    charbonnier_loss,
+    huber_loss,
+    l1_loss,
+    log_cosh_loss,
+    mape_loss,
+    mse_loss,
+    msle_loss,
+    quantile_loss,
+    smooth_l1_loss,
+)
+from .segmentation import dice_loss, jaccard_loss, lovasz_loss, tversky_loss
+from .sequence import ctc_loss
+
+# literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
+__all__ = [
+    "arcface_loss",
+    "asymmetric_loss",
+    "batch_hard_triplet_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "charbonnier_loss",
+    "complete_box_iou_loss",
+    "contrastive_loss",
+    "cosface_loss",
+    "cosine_embedding_loss",
+    "cross_entropy",
+    "ctc_loss",
+    "dice_loss",
+    "distance_box_iou_loss",
+    "distillation_loss",
+    "focal_loss",
+    "gaussian_nll_loss",
+    "generalized_box_iou_loss",
+    "generalized_cross_entropy",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "info_nce_loss",
+    "jaccard_loss",
+    "js_div",
+    "kl_div",
+    "l1_loss",
+    "linear_cross_entropy",
+    "log_cosh_loss",
+    "lovasz_loss",
+    "mape_loss",
+    "margin_ranking_loss",
+    "mse_loss",
+    "msle_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "poisson_nll_loss",
+    "poly_loss",
+    "quantile_loss",
+    "sigmoid_focal_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "supcon_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "tversky_loss",
+]

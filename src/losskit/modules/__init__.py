@@ -15,20 +15,83 @@ from . import (
     segmentation,
     sequence,
 )
-from .classification import *
-from .detection import *
-from .distillation import *
-from .distribution import *
-from .embedding import *
-from .imbalance import *
-from .margin import *
-from .metric import *
-from .regression import *
-from .segmentation import *
-from .sequence import *
-
-__all__ = sorted(
-    regression.__all__ + classification.__all__ + margin.__all__ + embedding.__all__
-    + distribution.__all__ + sequence.__all__ + imbalance.__all__ + segmentation.__all__
-    + detection.__all__ + metric.__all__ + distillation.__all__
+from .classification import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NLLLoss
+from .detection import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoULoss
+from .distillation import DistillationLoss, JSDivLoss
+from .distribution import GaussianNLLLoss, KLDivLoss, PoissonNLLLoss
+from .embedding import TripletMarginLoss, TripletMarginWithDistanceLoss
+from .imbalance import AsymmetricLoss, FocalLoss, GeneralizedCrossEntropyLoss, PolyLoss, SigmoidFocalLoss
+from .margin import (
+    CosineEmbeddingLoss,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    SoftMarginLoss,
 )
+from .metric import ArcFaceLoss, BatchHardTripletLoss, ContrastiveLoss, CosFaceLoss, InfoNCELoss, SupConLoss
+from .regression import (
+    CharbonnierLoss,
+    HuberLoss,
+    L1Loss,
+    LogCoshLoss,
+    MAPELoss,
+    MSELoss,
+    MSLELoss,
+    QuantileLoss,
+    SmoothL1Loss,
+)
+from .segmentation import DiceLoss, JaccardLoss, LovaszLoss, TverskyLoss
+from .sequence import CTCLoss
+
+# literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
+__all__ = [
+    "ArcFaceLoss",
+    "AsymmetricLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "BatchHardTripletLoss",
+    "CTCLoss",
+    "CharbonnierLoss",
+    "CompleteBoxIoULoss",
+    "ContrastiveLoss",
+    "CosFaceLoss",
+    "CosineEmbeddingLoss",
+    "CrossEntropyLoss",
+    "DiceLoss",
+    "DistanceBoxIoULoss",
+    "DistillationLoss",
+    "FocalLoss",
+    "GaussianNLLLoss",
+    "GeneralizedBoxIoULoss",
+    "GeneralizedCrossEntropyLoss",
+    "HingeEmbeddingLoss",
+    "HuberLoss",
+    "InfoNCELoss",
+    "JSDivLoss",
+    "JaccardLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "LinearCrossEntropyLoss",
+    "LogCoshLoss",
+    "LovaszLoss",
+    "MAPELoss",
+    "MSELoss",
+    "MSLELoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "NLLLoss",
+    "PoissonNLLLoss",
+    "PolyLoss",
+    "QuantileLoss",
+    "SigmoidFocalLoss",
+    "SmoothL1Loss",
+    "SoftMarginLoss",
+    "SupConLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "TverskyLoss",
+]
