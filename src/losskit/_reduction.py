@@ -83,7 +83,7 @@ def reduce_loss(
         ``loss`` (weighted) for ``"none"``, else a 0-dim tensor.
     """
     if weight is not None:
-        loss = loss * weight
+        loss = loss * (weight if weight.dtype == loss.dtype else weight.to(loss.dtype))
     if reduction == "none":
         return loss
     total = loss.sum()

@@ -399,14 +399,11 @@ def check_vector(name: str, arg: str, t: Tensor | None, length: int, *, what: st
 
 def check_class_vector(name: str, arg: str, t: Tensor | None, input: Tensor, num_classes: int) -> None:
     """Optional per-class factors (class ``weight``, focal ``alpha`` ...): :func:`check_vector` of
-    ``num_classes`` entries, in the dtype of ``input``."""
+    ``num_classes`` entries of a floating dtype (any: the loss casts it to the dtype it computes in,
+    :mod:`losskit._precision`)."""
     if t is None:
         return
     check_vector(name, arg, t, num_classes)
-    if t.dtype != input.dtype:
-        raise LossTypeError(
-            f"{name}: {arg} must have the dtype of input ({input.dtype}), but got {t.dtype}; use {arg}.to(input.dtype)"
-        )
 
 
 def class_dim_of(input: Tensor) -> int:

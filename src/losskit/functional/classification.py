@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import like_input, mixed_precision
 from .._reduction import class_weight_total, reduce_loss, safe_divide
 from ..fused.cross_entropy import fused_cross_entropy, supports_cross_entropy
 from ..fused.linear_cross_entropy import fused_linear_cross_entropy, supports_linear_cross_entropy
@@ -75,6 +76,36 @@ def _mean_denominator(
     return class_weight_total(keep, safe, weight)
 
 
+_NLL_FORWARD = {1: torch.ops.aten.nll_loss_forward.default, 2: torch.ops.aten.nll_loss_forward.default,
+                4: torch.ops.aten.nll_loss2d_forward.default}
+"""torch's NLL kernels that return the mean's denominator beside the loss, by the input's number of dims."""
+
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+
+
+def _nll_forward(input: Tensor):
+    """The kernel :func:`_nll_mean` calls for ``input`` (log-probabilities), or ``None`` where it does not apply:
+    3-D or 5-D+ input, or a tensor subclass (whose ``__torch_function__`` must see ``F.nll_loss``)."""
+    return _NLL_FORWARD.get(input.dim()) if type(input) is Tensor else None
+
+
+def _nll_mean(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int) -> Tensor:
+    """torch's own ``nll_loss`` mean, with losskit's rule that a mean over nothing is 0 with a zero gradient.
+
+    torch's kernel returns the mean and its denominator (the number, or class weight, of the non-ignored
+    targets); the mean is 0/0 = NaN only where that denominator is 0, and the kernel's gradient is then 0 (no
+    target selects a logit). In eager mode on the CPU the denominator is already computed, so a Python test of it
+    costs no kernel and no sync and the common case returns torch's mean as it is (the numbers, gradient and
+    kernels of ``F.cross_entropy``). Elsewhere (accelerators, :func:`torch.compile`, :mod:`torch.func`
+    transforms, fake and meta tensors) one ``torch.where`` selects 0, without a sync. NaN in the logits stays NaN.
+    """
+    out, total = _NLL_FORWARD[logp.dim()](logp, target, weight, 1, ignore_index)
+    if logp.is_cpu and not _functorch_active() and not torch.compiler.is_compiling():
+        if total.item() != 0:
+            return out
+    return torch.where(total == 0, 0.0, out)
+
+
 def _sum_or_none(reduction: str) -> str:
     """The reduction to ask torch for: the mean is losskit's sum / denominator."""
     return "sum" if reduction == "mean" else reduction
@@ -83,6 +114,7 @@ def _sum_or_none(reduction: str) -> str:
 # --------------------------------------------------------------------------------------------
 # cross_entropy, nll_loss
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -116,7 +148,7 @@ def cross_entropy(
         input: logits (unnormalised scores), floating dtype.
         target: class indices (int64, uint8 or another integer dtype) or class probabilities (floating,
             the shape of ``input``).
-        weight: optional non-negative weight per class, shape ``(C,)``, the dtype of ``input`` (default ``None``).
+        weight: optional non-negative weight per class, shape ``(C,)``, floating (default ``None``).
         ignore_index: a class-index target value that contributes neither loss nor gradient nor to the mean's
             denominator (default -100). Not allowed (if >= 0) with probability targets.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
@@ -131,7 +163,7 @@ def cross_entropy(
         LossShapeError: ``target`` of shape ``(N, 1)``, one-hot integer targets, any other shape mismatch,
             ``weight`` not ``(C,)``.
         LossTypeError: float class indices (a float target whose shape is not the input's), bool targets,
-            integer ``input``, ``weight`` of another dtype.
+            integer ``input`` or ``weight``.
         LossOptionError: ``label_smoothing`` outside ``[0, 1]``; ``ignore_index >= 0`` with probabilities.
         LossValueError: class indices outside ``[0, C)`` that are not ``ignore_index``, negative ``weight``,
             probability targets outside ``[0, 1]`` (value checks).
@@ -157,32 +189,40 @@ def cross_entropy(
     V.check_reduction(name, reduction)
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     V.check_ignore_index(name, ignore_index)
-    if V.enabled():
+    if V.enabled() and not V.passed_before(key := V.signature(name, input, target, weight, ignore_index)):
         V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores")
+        if V.values_due(name, input, target, weight):
+            V.check_finite(name, "input", input)
+            V.check_class_values(
+                name, target, input.shape[V.class_dim_of(input)], ignore_index,
+                probabilities=_is_probability_target(input.shape, target), weight=weight,
+            )
+            V.warn_if_probabilities(name, input)
+        V.record_passed(key, input, target, weight)
     probabilities = _is_probability_target(input.shape, target)
-    class_dim = V.class_dim_of(input)
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input)
-        V.check_class_values(
-            name, target, input.shape[class_dim], ignore_index, probabilities=probabilities, weight=weight
-        )
-        V.warn_if_probabilities(name, input)
     target = _as_index_target(target, probabilities)
+    weight = like_input(weight, input)
     if not probabilities and supports_cross_entropy(
         input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
     ):
         return fused_cross_entropy(
             input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
         )
+    if reduction == "mean" and label_smoothing == 0.0:
+        if not probabilities and _nll_forward(input) is not None:
+            return _nll_mean(torch.log_softmax(input, 1 if input.dim() > 1 else 0), target, weight, ignore_index)
+        if probabilities and input.numel():
+            return F.cross_entropy(input, target, weight)  # torch's mean divides by the prediction count
     loss = F.cross_entropy(
         input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction),
         label_smoothing=label_smoothing,
     )
     if reduction != "mean":
         return loss
-    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, class_dim))
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, V.class_dim_of(input)))
 
 
+@mixed_precision
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -203,7 +243,7 @@ def nll_loss(
     Args:
         input: log-probabilities, floating dtype (``-inf`` is legal: the log of a zero probability).
         target: class indices (int64, uint8 or another integer dtype).
-        weight: optional non-negative weight per class, shape ``(C,)``, the dtype of ``input`` (default ``None``).
+        weight: optional non-negative weight per class, shape ``(C,)``, floating (default ``None``).
         ignore_index: a target value that contributes neither loss nor gradient nor to the mean's denominator
             (default -100).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
@@ -215,7 +255,7 @@ def nll_loss(
     Raises:
         LossShapeError: ``target`` of shape ``(N, 1)``, one-hot targets, any other shape mismatch, ``weight``
             not ``(C,)``.
-        LossTypeError: float or bool targets, integer ``input``, ``weight`` of another dtype.
+        LossTypeError: float or bool targets, integer ``input`` or ``weight``.
         LossValueError: class indices outside ``[0, C)`` that are not ``ignore_index``, negative ``weight``
             (value checks).
         NonFiniteError: NaN or ``+inf`` in ``input``, NaN or Inf in ``weight`` (value check).
@@ -234,22 +274,25 @@ def nll_loss(
     name = "nll_loss"
     V.check_reduction(name, reduction)
     V.check_ignore_index(name, ignore_index)
-    if V.enabled():
+    if V.enabled() and not V.passed_before(key := V.signature(name, input, target, weight, ignore_index)):
         V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
-    class_dim = V.class_dim_of(input)
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input, allow_neg_inf=True)
-        V.check_class_values(name, target, input.shape[class_dim], ignore_index, weight=weight)
-        V.warn_if_logprob_positive(
-            name, "input", input,
-            fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
-            "on the raw scores",
-        )
+        if V.values_due(name, input, target, weight):
+            V.check_finite(name, "input", input, allow_neg_inf=True)
+            V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, weight=weight)
+            V.warn_if_logprob_positive(
+                name, "input", input,
+                fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
+                "on the raw scores",
+            )
+        V.record_passed(key, input, target, weight)
     target = _as_index_target(target, False)
+    weight = like_input(weight, input)
+    if reduction == "mean" and _nll_forward(input) is not None:
+        return _nll_mean(input, target, weight, ignore_index)
     loss = F.nll_loss(input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction))
     if reduction != "mean":
         return loss
-    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, class_dim))
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, V.class_dim_of(input)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,6 +305,7 @@ def _smooth_binary(target: Tensor, label_smoothing: float) -> Tensor:
     return target * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
 
+@mixed_precision
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -336,6 +380,7 @@ def binary_cross_entropy(
     return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))
 
 
+@mixed_precision
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -407,6 +452,7 @@ def binary_cross_entropy_with_logits(
         V.warn_if_sigmoid_probabilities(
             name, input, fix="pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
         )
+    weight, pos_weight = like_input(weight, input), like_input(pos_weight, input)
     if supports_binary_cross_entropy_with_logits(
         input, target, weight, pos_weight=pos_weight, reduction=reduction, label_smoothing=label_smoothing
     ):
@@ -484,6 +530,7 @@ def _check_linear_inputs(
     V.check_ignore_index(name, ignore_index, probabilities=probabilities)
 
 
+@mixed_precision
 def linear_cross_entropy(
     input: Tensor,
     linear_weight: Tensor,
@@ -560,6 +607,7 @@ def linear_cross_entropy(
         V.check_finite(name, "linear_bias", linear_bias)
         V.check_class_values(name, target, num_classes, ignore_index, probabilities=probabilities, weight=weight)
     target = _as_index_target(target, probabilities)
+    weight = like_input(weight, input)
     if not probabilities and supports_linear_cross_entropy(
         input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=reduction,
         ignore_index=ignore_index, label_smoothing=label_smoothing,

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import mixed_precision
 from .._reduction import reduce_loss
 
 __all__ = ["complete_box_iou_loss", "distance_box_iou_loss", "generalized_box_iou_loss"]
@@ -101,6 +102,7 @@ def _aspect_angle(boxes: Tensor) -> Tensor:
     return torch.where(point, torch.zeros_like(angle), angle)
 
 
+@mixed_precision
 def generalized_box_iou_loss(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
 ) -> Tensor:
@@ -147,6 +149,7 @@ def generalized_box_iou_loss(
     return reduce_loss(loss, reduction)
 
 
+@mixed_precision
 def distance_box_iou_loss(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
 ) -> Tensor:
@@ -185,6 +188,7 @@ def distance_box_iou_loss(
     return reduce_loss(loss, reduction)
 
 
+@mixed_precision
 def complete_box_iou_loss(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = 1e-7, reduction: str = "mean"
 ) -> Tensor:

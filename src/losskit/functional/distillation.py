@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import mixed_precision
 from .._reduction import reduce_loss
 
 __all__ = ["distillation_loss", "js_div"]
@@ -48,6 +49,7 @@ def _check_probabilities(name: str, target: Tensor) -> None:
     )
 
 
+@mixed_precision
 def js_div(input: Tensor, target: Tensor, *, log_target: bool = False, reduction: str = "mean") -> Tensor:
     r"""Jensen-Shannon divergence between the distributions ``target`` (P) and ``exp(input)`` (Q).
 
@@ -133,6 +135,7 @@ def js_div(input: Tensor, target: Tensor, *, log_target: bool = False, reduction
     return reduce_loss(per_sample, "mean" if reduction == "batchmean" else reduction)
 
 
+@mixed_precision
 def distillation_loss(
     student_logits: Tensor,
     teacher_logits: Tensor,

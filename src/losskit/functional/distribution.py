@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import mixed_precision
 from .._reduction import reduce_loss, safe_divide
 
 __all__ = ["gaussian_nll_loss", "kl_div", "poisson_nll_loss"]
@@ -56,6 +57,7 @@ def _kl_batch(input: Tensor) -> int:
     return input.shape[0] if input.dim() else 1
 
 
+@mixed_precision
 def kl_div(input: Tensor, target: Tensor, *, reduction: str = "mean", log_target: bool = False) -> Tensor:
     r"""Kullback–Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)` from log-probabilities ``input`` (Q).
 
@@ -148,6 +150,7 @@ def kl_div(input: Tensor, target: Tensor, *, reduction: str = "mean", log_target
 # --------------------------------------------------------------------------------------------
 # Poisson and Gaussian negative log-likelihood
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def poisson_nll_loss(
     input: Tensor,
     target: Tensor,
@@ -250,6 +253,7 @@ def _gaussian_var(name: str, input: Tensor, var: Tensor | float) -> Tensor:
     )
 
 
+@mixed_precision
 def gaussian_nll_loss(
     input: Tensor,
     target: Tensor,

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import mixed_precision
 from .._reduction import reduce_loss
 
 __all__ = ["triplet_margin_loss", "triplet_margin_with_distance_loss"]
@@ -57,6 +58,7 @@ def _check_swap(name: str, swap: bool) -> bool:
     return swap
 
 
+@mixed_precision
 def triplet_margin_loss(
     anchor: Tensor,
     positive: Tensor,
@@ -146,6 +148,7 @@ def _distance(name: str, fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: T
     return d
 
 
+@mixed_precision
 def triplet_margin_with_distance_loss(
     anchor: Tensor,
     positive: Tensor,

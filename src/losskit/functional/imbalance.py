@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import like_input, mixed_precision
 from .._reduction import class_weight_total, reduce_loss
 from ..fused.focal import (
     fused_focal_loss,
@@ -151,6 +152,7 @@ def _asymmetric_options(name: str, gamma_pos: float, gamma_neg: float, clip: flo
 # --------------------------------------------------------------------------------------------
 # softmax losses on class indices
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def focal_loss(
     input: Tensor,
     target: Tensor,
@@ -186,7 +188,7 @@ def focal_loss(
     Args:
         input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``, floating dtype.
         target: class indices, ``()``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
-        weight: optional class weights ``(C,)`` of the input's dtype, as in ``cross_entropy`` (default ``None``).
+        weight: optional class weights ``(C,)``, floating, as in ``cross_entropy`` (default ``None``).
         gamma: the focusing parameter, >= 0 (default 2.0; 0 gives cross-entropy).
         alpha: ``None`` (default: no factor), a float (one factor for every class, the reading of Keras'
             ``CategoricalFocalCrossentropy`` and of most tutorials; it scales the loss) or a ``(C,)`` tensor of
@@ -201,7 +203,7 @@ def focal_loss(
 
     Raises:
         LossShapeError: ``(N, 1)`` or one-hot targets, ``weight``/``alpha`` not of length ``C``.
-        LossTypeError: float or bool class indices, integer ``input``, ``weight``/``alpha`` of another dtype.
+        LossTypeError: float or bool class indices, integer ``input``, integer ``weight``/``alpha``.
         LossValueError: class indices outside ``[0, C)`` (value check), negative ``weight`` or ``alpha``.
         LossOptionError: ``gamma < 0``, ``label_smoothing`` outside ``[0, 1]``, a negative float ``alpha``.
         NonFiniteError: NaN or Inf in ``input`` (value check).
@@ -223,6 +225,9 @@ def focal_loss(
     gamma, smoothing = _focal_options(name, gamma, alpha, label_smoothing)
     alpha_vector = alpha if isinstance(alpha, Tensor) else None
     _check_class_input(name, input, target, weight, ignore_index, alpha=alpha_vector)
+    weight = like_input(weight, input)
+    if alpha_vector is not None:
+        alpha = alpha_vector = like_input(alpha_vector, input)
     if supports_focal_loss(
         input, target, weight, gamma=gamma, alpha=alpha, ignore_index=ignore_index, label_smoothing=smoothing,
         reduction=reduction,
@@ -253,6 +258,7 @@ def focal_loss(
     return reduce_loss(loss, reduction, denominator=class_weight_total(valid, safe, weight))
 
 
+@mixed_precision
 def poly_loss(
     input: Tensor,
     target: Tensor,
@@ -309,6 +315,7 @@ def poly_loss(
     V.check_reduction(name, reduction)
     smoothing = _poly_options(name, epsilon, label_smoothing)
     _check_class_input(name, input, target, weight, ignore_index)
+    weight = like_input(weight, input)
 
     class_dim, log_p, valid, safe, log_p_y = _class_terms(input, target, ignore_index)
     w_y = None if weight is None else weight[safe]
@@ -326,6 +333,7 @@ def poly_loss(
     return reduce_loss(loss, reduction, denominator=class_weight_total(valid, safe, weight))
 
 
+@mixed_precision
 def generalized_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -381,6 +389,7 @@ def generalized_cross_entropy(
 # --------------------------------------------------------------------------------------------
 # sigmoid losses on multi-hot targets
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def sigmoid_focal_loss(
     input: Tensor,
     target: Tensor,
@@ -446,6 +455,7 @@ def sigmoid_focal_loss(
     V.check_reduction(name, reduction)
     gamma, smoothing = _sigmoid_focal_options(name, alpha, gamma, label_smoothing)
     _check_sigmoid_input(name, input, target, weight=weight, pos_weight=pos_weight)
+    weight, pos_weight = like_input(weight, input), like_input(pos_weight, input)
     if supports_sigmoid_focal_loss(
         input, target, weight, alpha=alpha, gamma=gamma, pos_weight=pos_weight, label_smoothing=smoothing,
         reduction=reduction,
@@ -471,6 +481,7 @@ def sigmoid_focal_loss(
     return reduce_loss(loss, reduction, weight=weight)
 
 
+@mixed_precision
 def asymmetric_loss(
     input: Tensor,
     target: Tensor,

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import like_input, mixed_precision
 from .._reduction import reduce_loss, safe_divide
 
 __all__ = [
@@ -87,6 +88,7 @@ def _plus_minus_one(
 # --------------------------------------------------------------------------------------------
 # losses
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
     r"""Two-class logistic loss on scores with ``{-1, 1}`` targets.
 
@@ -124,6 +126,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") 
     return reduce_loss(F.soft_margin_loss(input, target, reduction="none"), reduction)
 
 
+@mixed_precision
 def hinge_embedding_loss(
     input: Tensor, target: Tensor, *, margin: float = 1.0, reduction: str = "mean"
 ) -> Tensor:
@@ -166,6 +169,7 @@ def hinge_embedding_loss(
     return reduce_loss(F.hinge_embedding_loss(input, target, margin=margin, reduction="none"), reduction)
 
 
+@mixed_precision
 def margin_ranking_loss(
     input1: Tensor, input2: Tensor, target: Tensor, *, margin: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
@@ -215,6 +219,7 @@ def margin_ranking_loss(
     return reduce_loss(terms, reduction)
 
 
+@mixed_precision
 def cosine_embedding_loss(
     input1: Tensor, input2: Tensor, target: Tensor, *, margin: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
@@ -277,6 +282,7 @@ def cosine_embedding_loss(
     return reduce_loss(terms, reduction)
 
 
+@mixed_precision
 def multilabel_soft_margin_loss(
     input: Tensor, target: Tensor, weight: Tensor | None = None, *, reduction: str = "mean"
 ) -> Tensor:
@@ -337,6 +343,7 @@ def multilabel_soft_margin_loss(
         )
         V.check_finite(name, "weight", weight)
         V.check_nonnegative(name, "weight", weight)
+    weight = like_input(weight, input)
     terms = -(target * F.logsigmoid(input) + (1 - target) * F.logsigmoid(-input))
     if weight is None:
         per_sample = safe_divide(terms.sum(-1), input.shape[-1])
@@ -353,6 +360,7 @@ def _check_p(name: str, p: int) -> int:
     return int(p)
 
 
+@mixed_precision
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -461,6 +469,7 @@ def _multilabel_margin_terms(input: Tensor, target: Tensor) -> Tensor:
     return terms.reshape(input.shape[:-1])
 
 
+@mixed_precision
 def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") -> Tensor:
     r"""Multi-label hinge loss: every positive class should score ``1`` above every negative class.
 

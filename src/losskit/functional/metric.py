@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .. import distributed
+from .._precision import mixed_precision
 from .._reduction import reduce_loss as _local_reduce
 
 __all__ = [
@@ -171,6 +172,7 @@ def _distance(a: Tensor, b: Tensor, distance: str) -> Tensor:
 # --------------------------------------------------------------------------------------------
 # pair and triplet losses
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def contrastive_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -243,6 +245,7 @@ def contrastive_loss(
     return _reduce(terms, reduction, global_batch, (positive | negative).sum())
 
 
+@mixed_precision
 def batch_hard_triplet_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -322,6 +325,7 @@ def _info_nce_direction(anchors: Tensor, others: Tensor, temperature: float, glo
     return torch.logsumexp(logits, dim=1) - positive
 
 
+@mixed_precision
 def info_nce_loss(
     query: Tensor,
     key: Tensor,
@@ -393,6 +397,7 @@ def info_nce_loss(
     return _reduce(terms, reduction, global_batch)
 
 
+@mixed_precision
 def supcon_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -497,6 +502,7 @@ def _margin_softmax(
     return _local_reduce(F.cross_entropy(logits, index, reduction="none"), reduction)
 
 
+@mixed_precision
 def arcface_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -565,6 +571,7 @@ def arcface_loss(
     return _margin_softmax(name, embeddings, labels, centres, scale, reduction, target_fn)
 
 
+@mixed_precision
 def cosface_loss(
     embeddings: Tensor,
     labels: Tensor,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import mixed_precision
 from .._reduction import reduce_loss
 from ..fused import pointwise as _fused
 
@@ -57,6 +58,7 @@ def _pointwise(
     return reduce_loss(terms_fn("none"), reduction, weight=weight)
 
 
+@mixed_precision
 def l1_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, reduction: str = "mean") -> Tensor:
     r"""Mean absolute error.
 
@@ -88,6 +90,7 @@ def l1_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, redu
     )
 
 
+@mixed_precision
 def mse_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, reduction: str = "mean") -> Tensor:
     r"""Mean squared error.
 
@@ -120,6 +123,7 @@ def mse_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, red
     )
 
 
+@mixed_precision
 def huber_loss(
     input: Tensor,
     target: Tensor,
@@ -169,6 +173,7 @@ def huber_loss(
     )
 
 
+@mixed_precision
 def smooth_l1_loss(
     input: Tensor,
     target: Tensor,
@@ -229,6 +234,7 @@ _LOG_COSH_SWITCH = 10.0
 """Below this ``|x - y|``, log-cosh uses the form exact near 0; above it, the form that cannot overflow."""
 
 
+@mixed_precision
 def log_cosh_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, reduction: str = "mean") -> Tensor:
     r"""Log-cosh loss: about :math:`\tfrac12 d^2` for small errors and :math:`|d| - \log 2` for large ones.
 
@@ -284,6 +290,7 @@ def _quantile_list(name: str, quantiles: float | Sequence[float]) -> tuple[float
     )
 
 
+@mixed_precision
 def quantile_loss(
     input: Tensor,
     target: Tensor,
@@ -377,6 +384,7 @@ def quantile_loss(
     return reduce_loss(torch.maximum(tau * d, (tau - 1) * d), reduction, weight=weight)
 
 
+@mixed_precision
 def charbonnier_loss(
     input: Tensor, target: Tensor, weight: Tensor | None = None, *, eps: float = 1e-3, reduction: str = "mean"
 ) -> Tensor:
@@ -433,6 +441,7 @@ def _check_nonnegative_values(name: str, input: Tensor, target: Tensor) -> None:
                 )
 
 
+@mixed_precision
 def msle_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, reduction: str = "mean") -> Tensor:
     r"""Mean squared logarithmic error: the squared error of :math:`\log(1 + \cdot)`, for non-negative targets
     spanning orders of magnitude.
@@ -471,6 +480,7 @@ def msle_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, re
     return reduce_loss((torch.log1p(input) - torch.log1p(target)).square(), reduction, weight=weight)
 
 
+@mixed_precision
 def mape_loss(
     input: Tensor, target: Tensor, weight: Tensor | None = None, *, eps: float = _F64_EPS, reduction: str = "mean"
 ) -> Tensor:

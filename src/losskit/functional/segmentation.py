@@ -62,6 +62,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .. import distributed as _dist
+from .._precision import mixed_precision
 from .._reduction import reduce_loss
 from ..fused.dice import fused_dice_loss, supports_dice_loss
 
@@ -307,6 +308,7 @@ def _overlap_loss(
 # --------------------------------------------------------------------------------------------
 # the losses
 # --------------------------------------------------------------------------------------------
+@mixed_precision
 def dice_loss(
     input: Tensor,
     target: Tensor,
@@ -378,6 +380,7 @@ def dice_loss(
     )
 
 
+@mixed_precision
 def jaccard_loss(
     input: Tensor,
     target: Tensor,
@@ -430,6 +433,7 @@ def jaccard_loss(
     )
 
 
+@mixed_precision
 def tversky_loss(
     input: Tensor,
     target: Tensor,
@@ -522,6 +526,7 @@ def _lovasz_extension(errors: Tensor, fg: Tensor, valid: Tensor, *, hinge: bool)
     return (err * weights).sum(-1)
 
 
+@mixed_precision
 def lovasz_loss(
     input: Tensor,
     target: Tensor,

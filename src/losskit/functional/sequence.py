@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .._precision import mixed_precision
 from .._reduction import reduce_loss
 
 __all__ = ["ctc_loss"]
@@ -160,6 +161,7 @@ def _check_values(
         )
 
 
+@mixed_precision
 def ctc_loss(
     log_probs: Tensor,
     targets: Tensor,
