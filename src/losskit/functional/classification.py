@@ -76,36 +76,6 @@ def _mean_denominator(
     return class_weight_total(keep, safe, weight)
 
 
-_NLL_FORWARD = {1: torch.ops.aten.nll_loss_forward.default, 2: torch.ops.aten.nll_loss_forward.default,
-                4: torch.ops.aten.nll_loss2d_forward.default}
-"""torch's NLL kernels that return the mean's denominator beside the loss, by the input's number of dims."""
-
-_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
-
-
-def _nll_forward(input: Tensor):
-    """The kernel :func:`_nll_mean` calls for ``input`` (log-probabilities), or ``None`` where it does not apply:
-    3-D or 5-D+ input, or a tensor subclass (whose ``__torch_function__`` must see ``F.nll_loss``)."""
-    return _NLL_FORWARD.get(input.dim()) if type(input) is Tensor else None
-
-
-def _nll_mean(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int) -> Tensor:
-    """torch's own ``nll_loss`` mean, with losskit's rule that a mean over nothing is 0 with a zero gradient.
-
-    torch's kernel returns the mean and its denominator (the number, or class weight, of the non-ignored
-    targets); the mean is 0/0 = NaN only where that denominator is 0, and the kernel's gradient is then 0 (no
-    target selects a logit). In eager mode on the CPU the denominator is already computed, so a Python test of it
-    costs no kernel and no sync and the common case returns torch's mean as it is (the numbers, gradient and
-    kernels of ``F.cross_entropy``). Elsewhere (accelerators, :func:`torch.compile`, :mod:`torch.func`
-    transforms, fake and meta tensors) one ``torch.where`` selects 0, without a sync. NaN in the logits stays NaN.
-    """
-    out, total = _NLL_FORWARD[logp.dim()](logp, target, weight, 1, ignore_index)
-    if logp.is_cpu and not _functorch_active() and not torch.compiler.is_compiling():
-        if total.item() != 0:
-            return out
-    return torch.where(total == 0, 0.0, out)
-
-
 def _sum_or_none(reduction: str) -> str:
     """The reduction to ask torch for: the mean is losskit's sum / denominator."""
     return "sum" if reduction == "mean" else reduction
@@ -189,17 +159,16 @@ def cross_entropy(
     V.check_reduction(name, reduction)
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     V.check_ignore_index(name, ignore_index)
-    if V.enabled() and not V.passed_before(key := V.signature(name, input, target, weight, ignore_index)):
+    if V.enabled():
         V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores")
-        if V.values_due(name, input, target, weight):
-            V.check_finite(name, "input", input)
-            V.check_class_values(
-                name, target, input.shape[V.class_dim_of(input)], ignore_index,
-                probabilities=_is_probability_target(input.shape, target), weight=weight,
-            )
-            V.warn_if_probabilities(name, input)
-        V.record_passed(key, input, target, weight)
     probabilities = _is_probability_target(input.shape, target)
+    class_dim = V.class_dim_of(input)
+    if V.values_due(name, input, target, weight):
+        V.check_finite(name, "input", input)
+        V.check_class_values(
+            name, target, input.shape[class_dim], ignore_index, probabilities=probabilities, weight=weight
+        )
+        V.warn_if_probabilities(name, input)
     target = _as_index_target(target, probabilities)
     weight = like_input(weight, input)
     if not probabilities and supports_cross_entropy(
@@ -208,18 +177,13 @@ def cross_entropy(
         return fused_cross_entropy(
             input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
         )
-    if reduction == "mean" and label_smoothing == 0.0:
-        if not probabilities and _nll_forward(input) is not None:
-            return _nll_mean(torch.log_softmax(input, 1 if input.dim() > 1 else 0), target, weight, ignore_index)
-        if probabilities and input.numel():
-            return F.cross_entropy(input, target, weight)  # torch's mean divides by the prediction count
     loss = F.cross_entropy(
         input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction),
         label_smoothing=label_smoothing,
     )
     if reduction != "mean":
         return loss
-    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, V.class_dim_of(input)))
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, class_dim))
 
 
 @mixed_precision
@@ -274,25 +238,23 @@ def nll_loss(
     name = "nll_loss"
     V.check_reduction(name, reduction)
     V.check_ignore_index(name, ignore_index)
-    if V.enabled() and not V.passed_before(key := V.signature(name, input, target, weight, ignore_index)):
+    if V.enabled():
         V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
-        if V.values_due(name, input, target, weight):
-            V.check_finite(name, "input", input, allow_neg_inf=True)
-            V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, weight=weight)
-            V.warn_if_logprob_positive(
-                name, "input", input,
-                fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
-                "on the raw scores",
-            )
-        V.record_passed(key, input, target, weight)
+    class_dim = V.class_dim_of(input)
+    if V.values_due(name, input, target, weight):
+        V.check_finite(name, "input", input, allow_neg_inf=True)
+        V.check_class_values(name, target, input.shape[class_dim], ignore_index, weight=weight)
+        V.warn_if_logprob_positive(
+            name, "input", input,
+            fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
+            "on the raw scores",
+        )
     target = _as_index_target(target, False)
     weight = like_input(weight, input)
-    if reduction == "mean" and _nll_forward(input) is not None:
-        return _nll_mean(input, target, weight, ignore_index)
     loss = F.nll_loss(input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction))
     if reduction != "mean":
         return loss
-    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, V.class_dim_of(input)))
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, class_dim))
 
 
 # --------------------------------------------------------------------------------------------
