@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from typing import ClassVar
 
@@ -34,11 +36,75 @@ class Loss(nn.Module):
             V.check_tensor(type(self).__name__, name, value)
         self.register_buffer(name, value)
 
+    _repr_skip: ClassVar[frozenset[str]] = frozenset()
+    """Constructor arguments that are not options of the loss (``device``, ``dtype``, the initial value of a
+    Parameter): :meth:`extra_repr` leaves them out."""
+
+    def _option_value(self, name: str) -> object:
+        """The current value of the constructor option ``name``: the attribute or buffer of that name (a
+        subclass that stores an option elsewhere overrides this)."""
+        return getattr(self, name)
+
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        """Every constructor option whose value differs from its default (and every option without a default),
+        in signature order, tensors by shape: ``DiceLoss(class_weights=(3,), mode='multiclass', smooth=1.0)``;
+        a Module at its defaults prints as ``MSELoss()``, as torch's losses do."""
+        parts = []
+        for name, default in _options(type(self)):
+            if name in self._repr_skip:
+                continue
+            try:
+                value = self._option_value(name)
+            except AttributeError:  # a subclass that does not store this argument under its name
+                continue
+            if default is not inspect.Parameter.empty and _same(value, default):
+                continue
+            parts.append(f"{name}={_show(value)}")
+        return ", ".join(parts)
 
     @classmethod
     def summary(cls) -> str:
         """The first line of the class docstring."""
         first = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         return re.split(r";\s*see\b", first)[0].rstrip(". ") + "."
+
+
+@functools.cache
+def _options(cls: type) -> tuple[tuple[str, object], ...]:
+    """``(name, default)`` of each named argument of ``cls.__init__`` (``Parameter.empty`` when required), and
+    of its parents' ``__init__`` as long as each forwards ``**kwargs`` to the next."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    found: dict[str, object] = {}
+    for owner in cls.__mro__:
+        if "__init__" not in vars(owner):
+            continue
+        params = list(inspect.signature(owner.__init__).parameters.values())[1:]  # not self
+        for p in params:
+            if p.kind in kinds:
+                found.setdefault(p.name, p.default)
+        if owner is Loss or not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return tuple(found.items())
+
+
+def _same(value: object, default: object) -> bool:
+    """Whether an option still has its default value (a tensor never does: tensor defaults are None)."""
+    if value is default:
+        return True
+    if isinstance(value, Tensor) or isinstance(default, Tensor) or (value is None) != (default is None):
+        return False
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def _show(value: object) -> str:
+    """An option as ``extra_repr`` prints it: tensors by shape, functions by name, the rest by ``repr``."""
+    if isinstance(value, Tensor):
+        return str(tuple(value.shape))
+    if inspect.isfunction(value) or inspect.isbuiltin(value) or isinstance(value, functools.partial):
+        return getattr(value, "__name__", type(value).__name__)
+    if isinstance(value, nn.Module):
+        return type(value).__name__
+    return repr(value)

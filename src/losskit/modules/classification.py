@@ -70,9 +70,6 @@ class CrossEntropyLoss(Loss):
             label_smoothing=self.label_smoothing,
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
-
 
 class NLLLoss(Loss):
     """Negative log-likelihood of class indices under log-probabilities; see :func:`losskit.functional.nll_loss`.
@@ -97,9 +94,6 @@ class NLLLoss(Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return CF.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, ignore_index={self.ignore_index}"
-
 
 class BCELoss(Loss):
     """Binary cross-entropy of probabilities and 0/1 targets; see :func:`losskit.functional.binary_cross_entropy`.
@@ -123,9 +117,6 @@ class BCELoss(Loss):
         return CF.binary_cross_entropy(
             input, target, self.weight, reduction=self.reduction, label_smoothing=self.label_smoothing
         )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"
 
 
 class BCEWithLogitsLoss(Loss):
@@ -162,9 +153,6 @@ class BCEWithLogitsLoss(Loss):
             label_smoothing=self.label_smoothing,
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"
-
 
 class LinearCrossEntropyLoss(Loss):
     """A linear classifier head and its cross-entropy in one; see :func:`losskit.functional.linear_cross_entropy`.
@@ -189,6 +177,7 @@ class LinearCrossEntropyLoss(Loss):
 
     family = "classification"
     functional = staticmethod(CF.linear_cross_entropy)
+    _repr_skip = frozenset({"device", "dtype"})  # the head's, shown by its own repr
 
     def __init__(
         self,
@@ -235,9 +224,9 @@ class LinearCrossEntropyLoss(Loss):
             options=self.options,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
-            f"out_features={self.out_features}, bias={self.linear.bias is not None}, {super().extra_repr()}, "
-            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, options={self.options}"
-        )
+    def _option_value(self, name: str) -> object:
+        if name == "in_features":
+            return self.linear.in_features
+        if name == "bias":
+            return self.linear.bias is not None
+        return super()._option_value(name)

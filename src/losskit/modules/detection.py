@@ -18,9 +18,6 @@ class _BoxLoss(Loss):
         super().__init__(reduction=reduction)
         self.eps = V.check_positive(type(self).__name__, "eps", eps)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, eps={self.eps}"
-
 
 class GeneralizedBoxIoULoss(_BoxLoss):
     """Generalized IoU loss between matched boxes; see :func:`losskit.functional.generalized_box_iou_loss`.

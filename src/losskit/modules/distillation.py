@@ -35,9 +35,6 @@ class JSDivLoss(Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return DF.js_div(input, target, log_target=self.log_target, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, log_target={self.log_target}"
-
 
 class DistillationLoss(Loss):
     """Knowledge distillation: soft teacher KL plus hard CE; see :func:`losskit.functional.distillation_loss`.
@@ -67,6 +64,3 @@ class DistillationLoss(Loss):
             alpha=self.alpha,
             reduction=self.reduction,
         )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, temperature={self.temperature}, alpha={self.alpha}"

@@ -36,9 +36,6 @@ class KLDivLoss(Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return DF.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, log_target={self.log_target}"
-
 
 class PoissonNLLLoss(Loss):
     """Poisson negative log-likelihood of counts; see :func:`losskit.functional.poisson_nll_loss`.
@@ -67,9 +64,6 @@ class PoissonNLLLoss(Loss):
             input, target, log_input=self.log_input, full=self.full, eps=self.eps, reduction=self.reduction
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, log_input={self.log_input}, full={self.full}, eps={self.eps}"
-
 
 class GaussianNLLLoss(Loss):
     """Gaussian negative log-likelihood of a mean and variance; see :func:`losskit.functional.gaussian_nll_loss`.
@@ -92,6 +86,3 @@ class GaussianNLLLoss(Loss):
 
     def forward(self, input: Tensor, target: Tensor, var: Tensor | float) -> Tensor:
         return DF.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, full={self.full}, eps={self.eps}"

@@ -48,9 +48,6 @@ class TripletMarginLoss(Loss):
             margin=self.margin, p=self.p, eps=self.eps, swap=self.swap, reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, margin={self.margin}, p={self.p}, eps={self.eps}, swap={self.swap}"
-
 
 class TripletMarginWithDistanceLoss(Loss):
     """Triplet loss with any distance function; see :func:`losskit.functional.triplet_margin_with_distance_loss`.
@@ -93,8 +90,3 @@ class TripletMarginWithDistanceLoss(Loss):
             anchor, positive, negative,
             distance_function=self.distance_function, margin=self.margin, swap=self.swap, reduction=self.reduction,
         )
-
-    def extra_repr(self) -> str:
-        fn = self.distance_function
-        shown = "pairwise_distance" if fn is None else getattr(fn, "__name__", type(fn).__name__)
-        return f"{super().extra_repr()}, distance_function={shown}, margin={self.margin}, swap={self.swap}"

@@ -53,10 +53,6 @@ class FocalLoss(Loss):
             label_smoothing=self.label_smoothing, reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        alpha = "tensor" if isinstance(self.alpha, Tensor) else self.alpha
-        return f"{super().extra_repr()}, gamma={self.gamma}, alpha={alpha}, label_smoothing={self.label_smoothing}"
-
 
 class SigmoidFocalLoss(Loss):
     """Binary / multi-label focal loss on logits (torchvision's definition); see
@@ -98,9 +94,6 @@ class SigmoidFocalLoss(Loss):
             label_smoothing=self.label_smoothing, reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, alpha={self.alpha}, gamma={self.gamma}, label_smoothing={self.label_smoothing}"
-
 
 class PolyLoss(Loss):
     """Poly-1 loss, cross-entropy plus epsilon (1 - p_t); see :func:`losskit.functional.poly_loss`.
@@ -136,9 +129,6 @@ class PolyLoss(Loss):
             input, target, self.weight, epsilon=self.epsilon, ignore_index=self.ignore_index,
             label_smoothing=self.label_smoothing, reduction=self.reduction,
         )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, epsilon={self.epsilon}, label_smoothing={self.label_smoothing}"
 
 
 class AsymmetricLoss(Loss):
@@ -176,12 +166,6 @@ class AsymmetricLoss(Loss):
             reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, "
-            f"eps={self.eps}"
-        )
-
 
 class GeneralizedCrossEntropyLoss(Loss):
     """Generalized cross-entropy, robust to noisy labels; see :func:`losskit.functional.generalized_cross_entropy`.
@@ -206,6 +190,3 @@ class GeneralizedCrossEntropyLoss(Loss):
         return IF.generalized_cross_entropy(
             input, target, q=self.q, ignore_index=self.ignore_index, reduction=self.reduction
         )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, q={self.q}"

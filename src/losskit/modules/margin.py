@@ -81,9 +81,6 @@ class MultiMarginLoss(Loss):
             input, target, self.weight, p=self.p, margin=self.margin, reduction=self.reduction
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, p={self.p}, margin={self.margin}"
-
 
 class MultiLabelMarginLoss(Loss):
     """Multi-label hinge loss on -1-padded class indices; see :func:`losskit.functional.multilabel_margin_loss`.
@@ -122,9 +119,6 @@ class HingeEmbeddingLoss(Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return MF.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, margin={self.margin}"
-
 
 class MarginRankingLoss(Loss):
     """Pairwise ranking hinge on two scores and a -1/1 order; see :func:`losskit.functional.margin_ranking_loss`.
@@ -146,9 +140,6 @@ class MarginRankingLoss(Loss):
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         return MF.margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, margin={self.margin}"
-
 
 class CosineEmbeddingLoss(Loss):
     """Cosine-similarity loss on pairs of embeddings; see :func:`losskit.functional.cosine_embedding_loss`.
@@ -169,6 +160,3 @@ class CosineEmbeddingLoss(Loss):
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         return MF.cosine_embedding_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, margin={self.margin}"

@@ -52,12 +52,6 @@ class ContrastiveLoss(Loss):
             reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, pos_margin={self.pos_margin}, neg_margin={self.neg_margin}, "
-            f"distance={self.distance!r}, global_batch={self.global_batch}"
-        )
-
 
 class BatchHardTripletLoss(Loss):
     """Batch-hard triplet loss, hardest pair per anchor; see :func:`losskit.functional.batch_hard_triplet_loss`.
@@ -88,12 +82,6 @@ class BatchHardTripletLoss(Loss):
             soft_margin=self.soft_margin,
             global_batch=self.global_batch,
             reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, margin={self.margin}, soft_margin={self.soft_margin}, "
-            f"global_batch={self.global_batch}"
         )
 
 
@@ -128,12 +116,6 @@ class InfoNCELoss(Loss):
             reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, temperature={self.temperature}, symmetric={self.symmetric}, "
-            f"global_batch={self.global_batch}"
-        )
-
 
 class SupConLoss(Loss):
     """Supervised contrastive loss (SupCon, L_out) on one or several views; see :func:`losskit.functional.supcon_loss`.
@@ -158,12 +140,11 @@ class SupConLoss(Loss):
             embeddings, labels, temperature=self.temperature, global_batch=self.global_batch, reduction=self.reduction
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, temperature={self.temperature}, global_batch={self.global_batch}"
-
 
 class _MarginSoftmaxLoss(Loss):
     """Shared constructor of ArcFace and CosFace: the learnable ``(num_classes, embedding_dim)`` centres."""
+
+    _repr_skip = frozenset({"centres"})  # an initial value of the Parameter, not an option
 
     def __init__(
         self,
@@ -198,12 +179,6 @@ class _MarginSoftmaxLoss(Loss):
                 )
             init = centres.detach().clone()
         self.centres = nn.Parameter(init)
-
-    def extra_repr(self) -> str:
-        return (
-            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, margin={self.margin}, "
-            f"scale={self.scale}, {super().extra_repr()}"
-        )
 
 
 class ArcFaceLoss(_MarginSoftmaxLoss):

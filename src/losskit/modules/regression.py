@@ -74,9 +74,6 @@ class HuberLoss(Loss):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return RF.huber_loss(input, target, weight, reduction=self.reduction, delta=self.delta)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, delta={self.delta}"
-
 
 class SmoothL1Loss(Loss):
     """Smooth L1 loss (Huber divided by ``beta``); see :func:`losskit.functional.smooth_l1_loss`.
@@ -96,9 +93,6 @@ class SmoothL1Loss(Loss):
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return RF.smooth_l1_loss(input, target, weight, reduction=self.reduction, beta=self.beta)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, beta={self.beta}"
 
 
 class LogCoshLoss(Loss):
@@ -139,9 +133,6 @@ class QuantileLoss(Loss):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return RF.quantile_loss(input, target, weight, quantiles=self.quantiles, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, quantiles={self.quantiles}"
-
 
 class CharbonnierLoss(Loss):
     """Charbonnier loss, sqrt(d^2 + eps^2) (a differentiable L1); see :func:`losskit.functional.charbonnier_loss`.
@@ -161,9 +152,6 @@ class CharbonnierLoss(Loss):
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return RF.charbonnier_loss(input, target, weight, eps=self.eps, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, eps={self.eps}"
 
 
 class MSLELoss(Loss):
@@ -200,6 +188,3 @@ class MAPELoss(Loss):
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return RF.mape_loss(input, target, weight, eps=self.eps, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, eps={self.eps}"

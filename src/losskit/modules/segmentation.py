@@ -52,9 +52,6 @@ class _OverlapLoss(Loss):
             global_batch=self.global_batch, reduction=self.reduction,
         )
 
-    def extra_repr(self) -> str:
-        return f"mode={self.mode!r}, {super().extra_repr()}, per_image={self.per_image}"
-
 
 class DiceLoss(_OverlapLoss):
     """Soft Dice loss for segmentation (binary, multiclass, multilabel); see :func:`losskit.functional.dice_loss`.
@@ -136,9 +133,6 @@ class TverskyLoss(_OverlapLoss):
             **self._options(),
         )
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}"
-
 
 class LovaszLoss(Loss):
     """Lovász hinge / Lovász-Softmax loss, a convex surrogate of the IoU; see :func:`losskit.functional.lovasz_loss`.
@@ -179,6 +173,3 @@ class LovaszLoss(Loss):
             input, target, self.class_weights, mode=self.mode, from_logits=self.from_logits,
             ignore_index=self.ignore_index, per_image=self.per_image, reduction=self.reduction,
         )
-
-    def extra_repr(self) -> str:
-        return f"mode={self.mode!r}, {super().extra_repr()}, per_image={self.per_image}"

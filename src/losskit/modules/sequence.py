@@ -36,6 +36,3 @@ class CTCLoss(Loss):
             log_probs, targets, input_lengths, target_lengths,
             blank=self.blank, reduction=self.reduction, zero_infinity=self.zero_infinity,
         )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, blank={self.blank}, zero_infinity={self.zero_infinity}"
