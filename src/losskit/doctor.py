@@ -3,24 +3,43 @@
 :func:`diagnose_curves` takes the per-epoch training loss (and, if there is one, the validation loss) and returns
 a :class:`CurveDiagnosis`: the verdicts that apply, most urgent first, with the reasons and what to do.
 
+Terms. ``w = min(max(3, n // 5), n - 1)`` is the window: the last ``w`` epochs of a curve of ``n`` epochs. The
+*change* of a curve is the change over its last ``w + 1`` values along their least-squares line (for a straight
+line, last minus first). A change *counts* at a share ``s`` when it exceeds both ``s`` times the curve's level (the
+mean absolute value of those ``w + 1`` values) and ``FLAT`` (1%) of the curve's range (max - min), so the noise of
+a converged loss reads as flat. Validation rules use only the epochs where the validation loss was measured (their
+own ``n`` and ``w``); the monitored loss is the validation loss if it was measured at 2 epochs or more, else the
+training loss.
+
 ========================= ==========================================================================================
-verdict                   rule (``w`` = the last ``max(3, n // 5)`` epochs)
+verdict                   rule
 ========================= ==========================================================================================
-``"nan"``                 a NaN or infinite loss anywhere
-``"diverging"``           the training loss ends (mean of ``w``) above its start and above twice its minimum
-``"unstable"``            spikes: an epoch whose training loss jumps by more than 30% over the previous one (and by
-                          at least 5% of the curve's range), at least twice, or once by more than 2x
-``"overfitting"``         the validation loss bottoms out at epoch ``k`` with at least 3 epochs after it, then ends at
-                          least 5% (of its range and of its level) above that minimum while the training loss kept going
-                          down: overfitting from epoch ``k``
-``"still_improving"``     the monitored loss (validation if given, else training) fell over ``w`` by more than 1% of
-                          its level and its best epoch is in ``w``
-``"plateau"``             none of the above: the monitored loss changed by at most 1% over ``w``
+``"nan"``                 a NaN or infinite loss anywhere (a missing value, e.g. a blank cell, is not a loss); the
+                          rules below judge the epochs before it, if there are at least 2
+``"diverging"``           the training loss rises: its change counts at 5% (``RISE``); or it ends (mean of the last
+                          ``w``) above its first value and above twice its minimum (for a loss whose minimum is
+                          ``<= 0``: above the minimum by more than twice first - minimum)
+``"unstable"``            (not diverging) spikes: an epoch whose training loss is more than 1.3x the previous one and
+                          higher by at least 5% of the curve's range, at least twice, or once by more than 2x (for a
+                          loss whose minimum is ``<= 0`` the factor is ``1 + rise / range``); or the training loss
+                          drifts up: its change counts at 1% (``FLAT``)
+``"overfitting"``         the validation loss is lowest at epoch ``k`` and (a) at least 3 validation epochs follow,
+                          its end (mean of its last ``w``, or its last value if ``k`` is among them) is more than 5%
+                          (``OVERFIT_RISE``) of its level at ``k`` and more than 5% of its range up to ``k`` above the
+                          minimum, and the training loss's mean over the last ``w`` is at most 1% above its value at
+                          ``k``; or (b) the validation loss's change counts at 1% (rising) while the training loss's
+                          does not: overfitting from epoch ``k``
+``"still_improving"``     the monitored loss falls: minus its change counts at 1%
+``"plateau"``             the monitored loss's change does not count at 1% in either direction
 ========================= ==========================================================================================
 
-``losskit doctor CURVES.csv`` reads the lab's ``curves.csv`` (one curve per loss and seed) or a plain CSV exported
-from any trainer (columns such as ``epoch``, ``train_loss``/``loss``, ``val_loss``/``valid_loss``/``eval_loss``) and
-prints the verdicts; ``--plot FILE`` draws the curves with the verdicts (needs matplotlib).
+``still_improving`` and ``plateau`` are given only when nothing above them applies (or only ``unstable``), so a
+rising training loss is always ``diverging`` or ``unstable`` and a rising validation loss ``overfitting`` (or
+the training loss's own verdict).
+
+``losskit doctor FILE ...`` reads the lab's ``curves.csv``, a Lightning ``metrics.csv``, a Hugging Face
+``trainer_state.json``, TensorBoard CSV exports or a plain CSV (see :mod:`losskit.doctor_logs`) and prints the
+verdicts; ``--plot FILE`` draws the curves with the verdicts (needs matplotlib).
 
 Example:
     >>> from losskit.doctor import diagnose_curves
@@ -32,16 +51,15 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
-import difflib
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import _validation as V
+from .doctor_logs import FORMAT_NAMES, FORMATS, Curves, detect_format, read_curves, read_logs
 
-__all__ = ["VERDICTS", "CurveDiagnosis", "diagnose_curves", "read_curves", "register"]
+__all__ = ["VERDICTS", "CurveDiagnosis", "diagnose_curves", "read_curves", "read_logs", "register"]
 
 VERDICTS = ("nan", "diverging", "unstable", "overfitting", "still_improving", "plateau")
 
@@ -53,8 +71,10 @@ SPIKE_SHARE = 0.05
 """A spike must also rise by this share of the curve's range (max - min), so a converged loss's noise is not one."""
 OVERFIT_RISE = 0.05
 """The validation loss must end this share (of its range and of its level) above its minimum."""
+RISE = 0.05
+"""A training loss whose change counts at this share is diverging."""
 FLAT = 0.01
-"""Changes below this share of the loss's level over the last epochs count as flat."""
+"""Changes that do not count at this share (of the level, and of the range) are flat."""
 
 _ADVICE = {
     "nan": "lower the learning rate, check the inputs and targets for NaN/Inf (losskit's guard with "
@@ -91,11 +111,13 @@ class CurveDiagnosis:
     """The epochs of the training-loss spikes."""
     first_nonfinite: int | None = None
     """The first epoch with a NaN or infinite loss (with ``"nan"``)."""
+    unit: str = "epoch"
+    """What :attr:`epochs` counts: ``"epoch"`` or ``"step"``."""
 
     def __str__(self) -> str:
         head = self.verdict.replace("_", " ")
         if self.overfitting_from is not None and self.verdict == "overfitting":
-            head += f" from epoch {self.overfitting_from}"
+            head += f" from {self.unit} {self.overfitting_from}"
         lines = [head] + [f"  - {r}" for r in self.reasons] + [f"  advice: {self.advice}"]
         return "\n".join(lines)
 
@@ -109,15 +131,17 @@ class CurveDiagnosis:
             "overfitting_from": self.overfitting_from,
             "spikes": list(self.spikes),
             "first_nonfinite": self.first_nonfinite,
+            "unit": self.unit,
         }
 
 
-def _floats(name: str, arg: str, values: object) -> list[float]:
+def _floats(name: str, arg: str, values: object, *, missing: bool = False) -> list:
     try:
-        out = [float(v) for v in values]  # type: ignore[union-attr]
+        out = [None if (missing and v is None) else float(v) for v in values]  # type: ignore[union-attr]
     except (TypeError, ValueError):
         raise V.LossTypeError(
-            f"{name}: {arg} must be a sequence of numbers (one loss per epoch), but got {type(values).__name__}; "
+            f"{name}: {arg} must be a sequence of numbers (one loss per epoch"
+            + (", None where not measured" if missing else "") + f"), but got {type(values).__name__}; "
             "pass e.g. a list of floats"
         ) from None
     return out
@@ -125,6 +149,21 @@ def _floats(name: str, arg: str, values: object) -> list[float]:
 
 def _window(n: int) -> int:
     return min(max(3, n // 5), max(n - 1, 1))
+
+
+def _change(values: list[float], w: int) -> tuple[float, float, float]:
+    """The least-squares change over the last ``w + 1`` values, their level (mean |value|) and the curve's range."""
+    tail = values[-w - 1 :]
+    m = len(tail)
+    xbar, ybar = (m - 1) / 2, sum(tail) / m
+    sxx = sum((i - xbar) ** 2 for i in range(m))
+    slope = sum((i - xbar) * (v - ybar) for i, v in enumerate(tail)) / sxx if sxx else 0.0
+    return slope * (m - 1), sum(abs(v) for v in tail) / m, max(values) - min(values)
+
+
+def _counts(change: float, level: float, span: float, share: float) -> bool:
+    """Does a (positive) change count at ``share`` of the level (and exceed FLAT of the range)?"""
+    return change > share * level and change > FLAT * span
 
 
 def _spikes(train: list[float], epochs: list[int]) -> tuple[list[int], float]:
@@ -146,16 +185,19 @@ def _spikes(train: list[float], epochs: list[int]) -> tuple[list[int], float]:
 
 def diagnose_curves(
     train_losses: Sequence[float],
-    val_losses: Sequence[float] | None = None,
+    val_losses: Sequence[float | None] | None = None,
     *,
     epochs: Sequence[int] | None = None,
+    unit: str = "epoch",
 ) -> CurveDiagnosis:
     """Diagnose a run from its per-epoch losses (rules in the module docstring).
 
     Args:
         train_losses: the training loss per epoch (at least 2 epochs).
-        val_losses: the validation loss per epoch, same length (default ``None``: training loss only).
+        val_losses: the validation loss per epoch, same length, ``None`` at epochs where it was not measured
+            (default ``None``: training loss only).
         epochs: the epoch numbers (default ``1, 2, ...``).
+        unit: what ``epochs`` counts, for the reasons: ``"epoch"`` (default) or ``"step"``.
 
     Returns:
         A :class:`CurveDiagnosis` with the verdicts, reasons and advice.
@@ -170,8 +212,11 @@ def diagnose_curves(
         'still_improving'
     """
     name = "diagnose_curves"
-    train = _floats(name, "train_losses", train_losses)
-    val = _floats(name, "val_losses", val_losses) if val_losses is not None else None
+    train: list[float] = _floats(name, "train_losses", train_losses)
+    val: list[float | None] | None = (
+        _floats(name, "val_losses", val_losses, missing=True) if val_losses is not None else None
+    )
+    V.check_choice(name, "unit", unit, ("epoch", "step"))
     n = len(train)
     if n < 2:
         raise V.LossShapeError(
@@ -180,7 +225,7 @@ def diagnose_curves(
     if val is not None and len(val) != n:
         raise V.LossShapeError(
             f"{name}: val_losses must have one value per epoch like train_losses ({n}), but got {len(val)}; "
-            "log both once per epoch"
+            "log both once per epoch (None where not measured)"
         )
     ep = [int(e) for e in epochs] if epochs is not None else list(range(1, n + 1))
     if len(ep) != n:
@@ -188,81 +233,102 @@ def diagnose_curves(
                                "pass one epoch number per loss")
     verdicts: list[str] = []
     reasons: list[str] = []
-    result = CurveDiagnosis("plateau", [], reasons, "", ep)
+    result = CurveDiagnosis("plateau", [], reasons, "", ep, unit=unit)
 
     # NaN / Inf: nothing else can be judged past that point
-    bad = [i for i in range(n) if not math.isfinite(train[i]) or (val is not None and not math.isfinite(val[i]))]
+    bad = [i for i in range(n) if not math.isfinite(train[i]) or (val is not None and val[i] is not None
+                                                                  and not math.isfinite(val[i]))]
     if bad:
         result.first_nonfinite = ep[bad[0]]
         verdicts.append("nan")
         which = "training" if not math.isfinite(train[bad[0]]) else "validation"
-        reasons.append(f"the {which} loss is NaN or infinite from epoch {ep[bad[0]]} on ({len(bad)} of {n} epochs)")
+        reasons.append(f"the {which} loss is NaN or infinite from {unit} {ep[bad[0]]} on ({len(bad)} of {n} "
+                       f"{unit}s)")
         cut = bad[0]
         if cut < 2:
             result.verdict, result.verdicts, result.advice = "nan", verdicts, _ADVICE["nan"]
             return result
         train, val, ep, n = train[:cut], (val[:cut] if val is not None else None), ep[:cut], cut
+    vi = [i for i in range(n) if val is not None and val[i] is not None]
+    if val is not None and len(vi) < 2:
+        reasons.append(f"the validation loss was measured at {len(vi)} {unit}(s): judged on the training loss")
+        vi, val = [], None
 
     w = _window(n)
-    tail = train[-w:]
-    end = sum(tail) / len(tail)
+    t_change, t_level, t_span = _change(train, w)
+    end = sum(train[-w:]) / w
     lo = min(train)
     # diverging
-    rising = (end > 2 * lo) if lo > 0 else (end - lo > 2 * abs(train[0] - lo) + 1e-12)
-    if end > train[0] and rising:
+    rising = (end > 2 * lo) if lo > 0 else (end - lo > 2 * abs(train[0] - lo))
+    if _counts(t_change, t_level, t_span, RISE):
+        verdicts.append("diverging")
+        reasons.append(f"the training loss rises {t_change / t_level:.1%} over the last {w} {unit}s "
+                       f"({train[-w - 1]:.4g} -> {train[-1]:.4g}; more than {RISE:.0%} counts as diverging)")
+    elif end > train[0] and rising:
         verdicts.append("diverging")
         reasons.append(
-            f"the training loss ends at {end:.4g} (mean of the last {w} epochs), above its start {train[0]:.4g} "
-            f"and more than twice its minimum {lo:.4g} (epoch {ep[train.index(lo)]})"
+            f"the training loss ends at {end:.4g} (mean of the last {w} {unit}s), above its start {train[0]:.4g} "
+            f"and more than twice its minimum {lo:.4g} ({unit} {ep[train.index(lo)]})"
         )
-    # spikes
+    # spikes and upward drift
     spikes, worst = _spikes(train, ep)
-    if "diverging" not in verdicts and (len(spikes) >= 2 or worst > BIG_SPIKE_JUMP):
-        verdicts.append("unstable")
-        shown = ", ".join(map(str, spikes[:8])) + (", ..." if len(spikes) > 8 else "")
-        reasons.append(
-            f"the training loss spikes at epoch(s) {shown} (jumps above {SPIKE_JUMP:g}x the previous epoch, the "
-            f"largest {worst:.3g}x)"
-        )
     result.spikes = spikes
+    if "diverging" not in verdicts:
+        if len(spikes) >= 2 or worst > BIG_SPIKE_JUMP:
+            verdicts.append("unstable")
+            shown = ", ".join(map(str, spikes[:8])) + (", ..." if len(spikes) > 8 else "")
+            reasons.append(
+                f"the training loss spikes at {unit}(s) {shown} (jumps above {SPIKE_JUMP:g}x the previous {unit}, "
+                f"the largest {worst:.3g}x)"
+            )
+        elif _counts(t_change, t_level, t_span, FLAT):
+            verdicts.append("unstable")
+            reasons.append(f"the training loss drifts up {t_change / t_level:.1%} over the last {w} {unit}s "
+                           f"({train[-w - 1]:.4g} -> {train[-1]:.4g}): it should not rise")
     # overfitting
-    monitored = val if val is not None else train
-    best = min(range(n), key=lambda i: monitored[i])
+    monitored = [val[i] for i in vi] if val is not None else train  # type: ignore[misc]
+    idx = vi if val is not None else list(range(n))
+    nm = len(monitored)
+    wm = _window(nm)
+    m_change, m_level, m_span = _change(monitored, wm)
+    best_j = min(range(nm), key=lambda j: monitored[j])
+    best = idx[best_j]
     result.best_epoch = ep[best]
     if val is not None:
-        vmin = val[best]
-        vend = sum(val[-w:]) / w if n - best - 1 >= w else val[-1]
-        vrange = max(val[: best + 1]) - vmin
-        rise = vend - vmin
-        after = n - 1 - best
-        train_kept_falling = sum(train[-w:]) / w <= train[best] * (1 + FLAT)
+        vmin = monitored[best_j]
+        after = nm - 1 - best_j
+        vend = sum(monitored[-wm:]) / wm if after >= wm else monitored[-1]
+        vrange = max(monitored[: best_j + 1]) - vmin
         threshold = max(OVERFIT_RISE * vrange, OVERFIT_RISE * abs(vmin), 1e-12)
-        if after >= 3 and rise > threshold and train_kept_falling:
+        train_held = end <= train[best] + FLAT * abs(train[best])
+        t_rising = _counts(t_change, t_level, t_span, FLAT)
+        if after >= 3 and vend - vmin > threshold and train_held:
             verdicts.append("overfitting")
-            result.overfitting_from = ep[best]
             reasons.append(
-                f"the validation loss is lowest at epoch {ep[best]} ({vmin:.4g}) and rises to {vend:.4g} over the "
-                f"{after} epochs after it, while the training loss keeps falling ({train[best]:.4g} -> "
-                f"{train[-1]:.4g})"
+                f"the validation loss is lowest at {unit} {ep[best]} ({vmin:.4g}) and ends at {vend:.4g} over the "
+                f"{after} {unit}s after it (more than {OVERFIT_RISE:.0%} above), while the training loss keeps "
+                f"falling ({train[best]:.4g} -> {train[-1]:.4g})"
             )
+        elif _counts(m_change, m_level, m_span, FLAT) and not t_rising:
+            verdicts.append("overfitting")
+            reasons.append(
+                f"the validation loss rises {m_change / m_level:.1%} over its last {wm} {unit}s "
+                f"({monitored[-wm - 1]:.4g} -> {monitored[-1]:.4g}) while the training loss does not "
+                f"({t_change / t_level if t_level else 0.0:+.1%}); lowest at {unit} {ep[best]} ({vmin:.4g})"
+            )
+        if "overfitting" in verdicts:
+            result.overfitting_from = ep[best]
     # still improving / plateau (on the monitored loss)
     which = "validation" if val is not None else "training"
-    recent = monitored[-w - 1 :]
-    drop = recent[0] - recent[-1]
-    level = max(abs(recent[0]), abs(recent[-1]), 1e-12)
     if not verdicts or verdicts == ["unstable"]:
-        if drop > FLAT * level and best >= n - w:
+        shown = f"({monitored[-wm - 1]:.4g} -> {monitored[-1]:.4g}); best {monitored[best_j]:.4g} at {unit} {ep[best]}"
+        if _counts(-m_change, m_level, m_span, FLAT):
             verdicts.append("still_improving")
-            reasons.append(
-                f"the {which} loss fell {drop / level:.1%} over the last {w} epochs ({recent[0]:.4g} -> "
-                f"{recent[-1]:.4g}) and is at its best at epoch {ep[best]}"
-            )
-        else:
+            reasons.append(f"the {which} loss fell {-m_change / m_level:.1%} over the last {wm} {unit}s {shown}")
+        elif not _counts(m_change, m_level, m_span, FLAT):
             verdicts.append("plateau")
-            reasons.append(
-                f"the {which} loss changed {abs(drop) / level:.1%} over the last {w} epochs ({recent[0]:.4g} -> "
-                f"{recent[-1]:.4g}); best {monitored[best]:.4g} at epoch {ep[best]}"
-            )
+            pct = abs(m_change) / m_level if m_level else 0.0
+            reasons.append(f"the {which} loss changed {pct:.1%} over the last {wm} {unit}s {shown}")
     order = {v: i for i, v in enumerate(VERDICTS)}
     verdicts.sort(key=order.__getitem__)
     result.verdict, result.verdicts, result.advice = verdicts[0], verdicts, _ADVICE[verdicts[0]]
@@ -270,144 +336,82 @@ def diagnose_curves(
 
 
 # --------------------------------------------------------------------------------------------
-# reading loss logs
-# --------------------------------------------------------------------------------------------
-_EPOCH = ("epoch", "epochs", "step", "steps", "iter", "iteration", "global_step")
-_TRAIN = ("train_loss", "training_loss", "train/loss", "loss/train", "train", "loss", "trn_loss", "train_epoch_loss")
-_VAL = (
-    "val_loss", "valid_loss", "validation_loss", "val/loss", "loss/val", "loss/valid", "eval_loss", "val",
-    "valid", "validation", "dev_loss", "test_loss", "val_epoch_loss",
-)
-_GROUP = ("loss", "seed", "run")
-
-
-def _norm(h: str) -> str:
-    return h.strip().lower().replace(" ", "_").replace("-", "_")
-
-
-def read_curves(path: str | os.PathLike) -> dict[str, tuple[list[int], list[float], list[float] | None]]:
-    """Read a loss log: ``{run name: (epochs, train losses, validation losses or None)}``.
-
-    Accepts the lab's ``curves.csv`` (columns ``loss, seed, epoch, train_loss, val_loss, ...``: one run per loss
-    and seed) and plain logs with an optional epoch column and a training-loss column under any common name.
-
-    Raises:
-        LossValueError: a missing file, no header, no recognisable training-loss column, or non-numbers.
-    """
-    name = "doctor"
-    if not os.path.isfile(path):
-        raise V.LossValueError(f"{name}: CURVES must be an existing CSV file, but got {str(path)!r} (no such file); "
-                               "check the path")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except UnicodeDecodeError:
-        raise V.LossValueError(f"{name}: CURVES must be a UTF-8 text CSV, but got undecodable bytes in {str(path)!r}; "
-                               "export the log as CSV") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise V.LossValueError(f"{name}: CURVES must have a header row and at least one data row, but got "
-                               f"{len(rows)} row(s) in {str(path)!r}; export the full log")
-    header = [_norm(h) for h in rows[0]]
-    has_val_col = any(h in header for h in _VAL)
-    lab_format = "train_loss" in header and "seed" in header and "loss" in header
-
-    def find(options: Sequence[str], exclude: Sequence[int] = ()) -> int | None:
-        for o in options:
-            if o in header and header.index(o) not in exclude:
-                return header.index(o)
-        return None
-
-    i_epoch = find(_EPOCH)
-    i_train = find(("train_loss", *_TRAIN[1:]) if lab_format else _TRAIN)
-    i_val = find(_VAL, exclude=[i_train] if i_train is not None else []) if has_val_col else None
-    if i_train is None:
-        close = difflib.get_close_matches("train_loss", header, n=2, cutoff=0.4)
-        raise V.LossValueError(
-            f"{name}: CURVES must have a training-loss column (train_loss, loss, ...), but got columns "
-            f"{rows[0]}; rename it to train_loss" + (f" (is it {close[0]!r}?)" if close else "")
-        )
-    groups = [header.index(g) for g in _GROUP if g in header and header.index(g) not in (i_train, i_val)]
-    runs: dict[str, tuple[list[int], list[float], list[float] | None]] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) < len(header):
-            row = row + [""] * (len(header) - len(row))
-        key = " ".join(f"{rows[0][g]}={row[g]}" for g in groups) if groups else os.path.basename(str(path))
-        epochs, train, val = runs.setdefault(key, ([], [], [] if i_val is not None else None))
-        try:
-            t = float(row[i_train]) if row[i_train].strip() else math.nan
-            v = (float(row[i_val]) if row[i_val].strip() else math.nan) if i_val is not None else None
-            e = int(float(row[i_epoch])) if i_epoch is not None else len(epochs) + 1
-        except ValueError:
-            raise V.LossValueError(
-                f"{name}: CURVES must hold numbers in its loss and epoch columns, but got {row!r} on line {line}; "
-                "fix or drop that line"
-            ) from None
-        epochs.append(e)
-        train.append(t)
-        if val is not None and v is not None:
-            val.append(v)
-    return runs
-
-
-# --------------------------------------------------------------------------------------------
 # plot and CLI
 # --------------------------------------------------------------------------------------------
-def plot_curves(
-    runs: dict[str, tuple[list[int], list[float], list[float] | None]],
-    diagnoses: dict[str, CurveDiagnosis],
-    path: str | os.PathLike,
-) -> None:
+def plot_curves(runs: dict[str, Curves], diagnoses: dict[str, CurveDiagnosis], path: str | os.PathLike) -> None:
     """One panel per run: training and validation loss, the verdict in the title, spikes and the best epoch marked
-    (needs matplotlib)."""
+    (needs matplotlib).
+
+    Raises:
+        LossValueError: ``path`` cannot be written.
+    """
     from .lab._extras import figure
 
     n = len(runs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
     fig = figure(figsize=(4.6 * cols, 3.2 * rows))
-    for k, (key, (ep, train, val)) in enumerate(runs.items()):
+    for k, (key, c) in enumerate(runs.items()):
         ax = fig.add_subplot(rows, cols, k + 1)
         d = diagnoses[key]
-        ax.plot(ep, train, label="train", color="tab:blue")
-        if val is not None:
-            ax.plot(ep, val, label="validation", color="tab:orange")
+        ax.plot(c.epochs, c.train, label="train", color="tab:blue")
+        if c.val is not None:
+            pts = [(e, v) for e, v in zip(c.epochs, c.val) if v is not None]
+            ax.plot([e for e, _ in pts], [v for _, v in pts], label="validation", color="tab:orange", marker=".")
         for s in d.spikes:
             ax.axvline(s, color="tab:red", alpha=0.25, lw=1)
         if d.overfitting_from is not None:
             ax.axvline(d.overfitting_from, color="tab:purple", ls="--", lw=1, label="overfitting from")
         elif d.best_epoch is not None:
-            ax.axvline(d.best_epoch, color="gray", ls=":", lw=1, label="best epoch")
+            ax.axvline(d.best_epoch, color="gray", ls=":", lw=1, label=f"best {c.unit}")
         ax.set_title(f"{key}\n{d.verdict.replace('_', ' ')}", fontsize=9)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(c.unit)
         ax.set_ylabel("loss")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    try:
+        fig.savefig(path, dpi=90, format="png")
+    except OSError as err:
+        raise V.LossValueError(f"doctor: --plot must be a writable file path, but got {str(path)!r} "
+                               f"({err.strerror or err}); choose a writable folder") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``losskit doctor``."""
     p = subparsers.add_parser(
         "doctor",
-        help="diagnose loss curves from a CSV log (overfitting, plateau, spikes, divergence, NaN)",
-        description="Read a loss log (the lab's curves.csv, or any CSV with an epoch column and training/validation "
-        "loss columns such as train_loss/loss and val_loss/valid_loss/eval_loss) and say, for each run, whether "
-        "it is still improving, on a plateau, overfitting from some epoch, unstable, diverging or NaN.",
+        help="diagnose loss curves from a training log (overfitting, plateau, spikes, divergence, NaN)",
+        description="Read a loss log and say, for each run, whether it is still improving, on a plateau, "
+        "overfitting from some epoch, unstable, diverging or NaN. Reads the lab's curves.csv, a Lightning CSVLogger "
+        "metrics.csv, a Hugging Face trainer_state.json (or its log_history list), TensorBoard scalar CSV exports "
+        "(pass the training and validation tags together) and plain CSVs with training/validation loss columns; "
+        "the layout is detected from the content.",
     )
-    p.add_argument("curves", metavar="CURVES.csv", help="the loss log to read")
+    p.add_argument("logs", nargs="+", metavar="FILE", help="the log file(s) to read")
+    p.add_argument("--format", choices=FORMATS, default="auto",
+                   help="the log's layout (default auto: detected from the content)")
     p.add_argument("--plot", metavar="FILE", help="also write a PNG of the curves with the verdicts (needs matplotlib)")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    runs = read_curves(args.curves)
+    runs = read_logs(args.logs, format=args.format)
+    for path in args.logs:
+        fmt = detect_format(path) if args.format == "auto" else args.format
+        print(f"{path}: read as {FORMAT_NAMES[fmt]}")
     diagnoses: dict[str, CurveDiagnosis] = {}
-    for key, (ep, train, val) in runs.items():
-        d = diagnose_curves(train, val, epochs=ep)
+    for key, c in runs.items():
+        try:
+            d = diagnose_curves(c.train, c.val, epochs=c.epochs, unit=c.unit)
+        except V.LossShapeError:
+            print(f"{key}: not judged: {len(c.train)} {c.unit}(s) with a training loss; at least 2 are needed")
+            continue
         diagnoses[key] = d
         print(f"{key}: {d}")
+    if not diagnoses:
+        raise V.LossValueError("doctor: FILE must hold at least 2 epochs (or steps) of training loss per run, but "
+                               "no run has them; train longer or log more often")
     if args.plot:
-        plot_curves(runs, diagnoses, args.plot)
+        plot_curves({k: runs[k] for k in diagnoses}, diagnoses, args.plot)
         print(f"plot: {args.plot}")
     return 0
