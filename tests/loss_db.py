@@ -59,6 +59,12 @@ class LossEntry:
     gradcheck: bool = True
     tol32: dict[str, float] = field(default_factory=dict)
     """Tolerances for float32 parity, default torch's (assert_close defaults)."""
+    precision_samples: tuple[str, ...] = ()
+    """Descriptions of the samples the precision matrix (``test_precision.py``) runs besides the first one
+    (the weighted ones: class weights, ``alpha``, ``pos_weight`` in another dtype than the input under autocast)."""
+    precision_tol: dict[str, float] = field(default_factory=dict)
+    """Relative tolerances of the precision matrix by precision name (``"float16"``, ``"autocast-bf16"`` ...),
+    where this loss needs wider ones than ``test_precision.py`` states; say why beside the entry."""
 
     @property
     def name(self) -> str:

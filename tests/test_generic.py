@@ -169,18 +169,3 @@ def test_error_catalog(entry: LossEntry, case):
         lk.set_guard("strict")
         with pytest.raises(lk.LossValueError, match=case.match):
             entry.functional(*case.make()[0], **case.make()[1])
-
-
-@pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
-def test_autocast_bf16(entry: LossEntry):
-    """Under CPU bf16 autocast the loss runs, stays finite and close to float32, and backpropagates."""
-    sample = entry.samples(torch.float32)[0]
-    a, b = clone_args(sample.args, sample.grad), clone_args(sample.args, sample.grad)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = _run(entry.functional, sample, a, "mean")
-    ref = _run(entry.functional, sample, b, "mean")
-    assert torch.isfinite(out).all()
-    torch.testing.assert_close(out.float(), ref, rtol=0.1, atol=0.1)
-    if out.requires_grad:
-        out.float().backward()
-        assert all(torch.isfinite(g).all() for g in _grads(a, sample.grad) if g is not None)

@@ -398,11 +398,14 @@ def _zero_weight_binary():
 
 ENTRIES = [
     LossEntry(LF.focal_loss, lk.FocalLoss, _focal_samples, ref_focal_loss, module_call=_weight_to_ctor,
-              errors=_focal_errors(), empty=_all_ignored_smoothed_weighted),
+              errors=_focal_errors(), empty=_all_ignored_smoothed_weighted,
+              precision_samples=("K-dim, weights, alpha tensor, smoothing, some ignored",)),
     LossEntry(LF.sigmoid_focal_loss, lk.SigmoidFocalLoss, _sigmoid_focal_samples, ref_sigmoid_focal_loss,
-              module_call=_weight_to_ctor, errors=_sigmoid_focal_errors(), empty=_zero_weight_binary),
+              module_call=_weight_to_ctor, errors=_sigmoid_focal_errors(), empty=_zero_weight_binary,
+              precision_samples=("3d, weight (C,), pos_weight, smoothing",)),
     LossEntry(LF.poly_loss, lk.PolyLoss, _poly_samples, ref_poly_loss, module_call=_weight_to_ctor,
-              errors=_poly_errors(), empty=_all_ignored_smoothed_weighted),
+              errors=_poly_errors(), empty=_all_ignored_smoothed_weighted,
+              precision_samples=("K-dim, weights, smoothing, some ignored",)),
     LossEntry(LF.asymmetric_loss, lk.AsymmetricLoss, _asymmetric_samples, ref_asymmetric_loss,
               errors=_asymmetric_errors(), empty=_empty_binary),
     LossEntry(LF.generalized_cross_entropy, lk.GeneralizedCrossEntropyLoss, _gce_samples,

@@ -59,11 +59,15 @@ def _all_zero_weight():
 
 ENTRIES = [
     LossEntry(LF.l1_loss, lk.L1Loss, _samples({}), torch_pointwise(F.l1_loss), errors=_errors(LF.l1_loss),
-              empty=_all_zero_weight),
+              empty=_all_zero_weight,
+              precision_samples=("weighted",)),
     LossEntry(LF.mse_loss, lk.MSELoss, _samples({}), torch_pointwise(F.mse_loss), errors=_errors(LF.mse_loss),
-              empty=_empty),
+              empty=_empty,
+              precision_samples=("weighted",)),
     LossEntry(LF.huber_loss, lk.HuberLoss, _samples({"delta": 0.7}), torch_pointwise(F.huber_loss),
-              errors=_errors(LF.huber_loss), empty=_empty),
+              errors=_errors(LF.huber_loss), empty=_empty,
+              precision_samples=("weighted",)),
     LossEntry(LF.smooth_l1_loss, lk.SmoothL1Loss, _samples({"beta": 0.5}), torch_pointwise(F.smooth_l1_loss),
-              errors=_errors(LF.smooth_l1_loss), empty=_all_zero_weight),
+              errors=_errors(LF.smooth_l1_loss), empty=_all_zero_weight,
+              precision_samples=("weighted",)),
 ]

@@ -198,13 +198,18 @@ def _empty_quantiles():
 
 ENTRIES = [
     LossEntry(LF.log_cosh_loss, lk.LogCoshLoss, _log_cosh_samples, ref_log_cosh_loss, errors=_pointwise_errors(),
-              empty=_empty),
+              empty=_empty,
+              precision_samples=("weighted",)),
     LossEntry(LF.quantile_loss, lk.QuantileLoss, _quantile_samples, ref_quantile_loss, errors=_quantile_errors(),
-              empty=_empty_quantiles),
+              empty=_empty_quantiles,
+              precision_samples=("one quantile, weighted",)),
     LossEntry(LF.charbonnier_loss, lk.CharbonnierLoss, _pointwise_samples({"eps": 0.5}), ref_charbonnier_loss,
-              errors=[*_pointwise_errors(), *_eps_errors()], empty=_all_zero_weight),
+              errors=[*_pointwise_errors(), *_eps_errors()], empty=_all_zero_weight,
+              precision_samples=("weighted",)),
     LossEntry(LF.msle_loss, lk.MSLELoss, _pointwise_samples({}, nonnegative=True), ref_msle_loss,
-              errors=_msle_errors(), empty=_empty),
+              errors=_msle_errors(), empty=_empty,
+              precision_samples=("weighted",)),
     LossEntry(LF.mape_loss, lk.MAPELoss, _mape_samples, ref_mape_loss, errors=[*_pointwise_errors(), *_eps_errors()],
-              empty=_all_zero_weight),
+              empty=_all_zero_weight,
+              precision_samples=("weighted",)),
 ]

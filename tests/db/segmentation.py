@@ -319,11 +319,15 @@ def _tversky_samples(dtype: torch.dtype) -> list[Sample]:
 
 ENTRIES = [
     LossEntry(LF.dice_loss, lk.DiceLoss, _overlap_samples({}), _ref_overlap("dice"), errors=_overlap_errors({}),
-              empty=_all_ignored({})),
+              empty=_all_ignored({}),
+              precision_samples=("class_weights absent class",)),
     LossEntry(LF.jaccard_loss, lk.JaccardLoss, _overlap_samples({}), _ref_overlap("jaccard"),
-              errors=_overlap_errors({}), empty=_empty_batch),
+              errors=_overlap_errors({}), empty=_empty_batch,
+              precision_samples=("class_weights absent class",)),
     LossEntry(LF.tversky_loss, lk.TverskyLoss, _tversky_samples, _ref_overlap("tversky"), errors=_tversky_errors(),
-              empty=_all_ignored({"gamma": 2.0})),
+              empty=_all_ignored({"gamma": 2.0}),
+              precision_samples=("class_weights absent class",)),
     LossEntry(LF.lovasz_loss, lk.LovaszLoss, _lovasz_samples, ref_lovasz_loss, errors=_lovasz_errors(),
-              empty=_all_ignored({"per_image": True})),
+              empty=_all_ignored({"per_image": True}),
+              precision_samples=("class_weights absent class",)),
 ]

@@ -492,7 +492,8 @@ def mape_loss(
     The floor :math:`\epsilon` keeps a zero target finite (then :math:`\ell_i = |x_i| / \epsilon`, huge: MAPE is
     undefined there). The default is scikit-learn's ``mean_absolute_percentage_error`` floor, float64 machine
     epsilon (2.2e-16), so the numbers agree with it everywhere; torchmetrics uses 1.17e-6, Keras 1e-7 and
-    percent. In float16 a floor this small underflows: cast to float32 first.
+    percent. The floor is applied in float32 for float16 input (:mod:`losskit._precision`), but a loss of
+    :math:`|x_i| / \epsilon` is far beyond float16's range (65504): it gives ``inf`` there.
 
     Args:
         input: predictions, any shape, floating dtype.
