@@ -95,7 +95,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") 
     .. math::
         \ell_i = \log\bigl(1 + e^{-y_i x_i}\bigr)
 
-    ``"mean"`` averages over all elements, ``"sum"`` adds them.
+    computed as :math:`\mathrm{softplus}(-y_i x_i)`, finite for any score (torch 2.13's kernel overflows to
+    ``inf`` in float32 from :math:`-y_i x_i \approx 89`). ``"mean"`` averages over all elements, ``"sum"`` adds them.
 
     Args:
         input: scores (logits), any shape, floating dtype.
@@ -123,7 +124,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") 
     name = "soft_margin_loss"
     V.check_reduction(name, reduction)
     target = _plus_minus_one(name, input, target, strict=False)
-    return reduce_loss(F.soft_margin_loss(input, target, reduction="none"), reduction)
+    return reduce_loss(F.softplus(-target * input), reduction)
 
 
 @mixed_precision
