@@ -760,3 +760,13 @@ def check_class_values(
         )
     else:
         check_class_range(name, target, num_classes, ignore_index)
+
+
+def check_no_grad(name: str, arg: str, t: Tensor | None, *, kernel: str, fix: str) -> None:
+    """``t`` needs no gradient: torch's ``kernel`` computes none for it and would refuse the call with a raw
+    ``RuntimeError`` ("is not differentiable with respect to argument ..."). A metadata check."""
+    if t is not None and t.requires_grad:
+        raise LossTypeError(
+            f"{name}: {arg} must be a constant (torch's {kernel} computes no gradient for it), but got a tensor "
+            f"with requires_grad=True; {fix}"
+        )

@@ -263,6 +263,9 @@ def _class_errors(logprobs: bool) -> list[ErrorCase]:
         ErrorCase("integer weight",  # a floating weight of another dtype is cast (losskit._precision)
                   lambda: ((inp(4, 3), torch.tensor([0, 1, 2, 1]), torch.ones(3, dtype=torch.int64)), {}),
                   lk.LossTypeError, match=r"weight.*torch\.int64.*weight\.float\(\)"),
+        ErrorCase("weight that requires grad",  # torch: "nll_loss_forward is not differentiable w.r.t. weight"
+                  lambda: ((inp(4, 3), torch.tensor([0, 1, 2, 1]), torch.ones(3, requires_grad=True)), {}),
+                  lk.LossTypeError, match=r"weight must be a constant.*requires_grad=True; pass weight\.detach\(\)"),
         ErrorCase("NaN input", lambda: ((torch.tensor([[0.0, float("nan"), -1.0]]), torch.tensor([0])), {}),
                   lk.NonFiniteError, match="input.*1 NaN"),
         ErrorCase("+inf input", lambda: ((torch.tensor([[-1.0, float("inf"), -2.0]]), torch.tensor([0])), {}),
@@ -369,6 +372,9 @@ def _bcel_errors() -> list[ErrorCase]:
         ErrorCase("negative pos_weight",
                   lambda: ((torch.randn(4, 3), y), {"pos_weight": torch.tensor([1.0, -1.0, 2.0])}),
                   lk.LossValueError, match=r"pos_weight.*-1"),
+        ErrorCase("pos_weight that requires grad",
+                  lambda: ((torch.randn(4, 3), y), {"pos_weight": torch.ones(3, requires_grad=True)}),
+                  lk.LossTypeError, match=r"pos_weight must be a constant.*requires_grad=True.*softplus"),
         ErrorCase("sigmoid output as input", lambda: ((torch.rand(16, 16), (torch.rand(16, 16) > 0.5).float()), {}),
                   warns=lk.SuspiciousInputWarning, match=r"256 values.*\(16, 16\).*looks like probabilities"),
     ]
@@ -397,6 +403,8 @@ def _lce_errors() -> list[ErrorCase]:
                   match=r"\[0, 5\).*but got 5"),
         ErrorCase("weight of wrong length", lambda: ((h, lw, t), {"weight": torch.ones(3)}), lk.LossShapeError,
                   match=r"weight.*\(3,\)"),
+        ErrorCase("weight that requires grad", lambda: ((h, lw, t), {"weight": torch.ones(5, requires_grad=True)}),
+                  lk.LossTypeError, match=r"weight must be a constant.*requires_grad=True; pass weight\.detach"),
         ErrorCase("linear_weight of another dtype", lambda: ((h, lw.double(), t), {}), lk.LossTypeError,
                   match=r"torch\.float64"),
         ErrorCase("NaN in linear_weight", lambda: ((h, lw.index_fill(0, torch.tensor([2]), float("nan")), t), {}),

@@ -46,6 +46,12 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # shared pieces of the multi-class losses
 # --------------------------------------------------------------------------------------------
+_LEARNED_CLASS_WEIGHTS = (
+    "pass weight.detach() for fixed class weights; to learn them, multiply the losses of reduction='none' by "
+    "weight[target] and reduce them yourself"
+)
+
+
 def _is_probability_target(input_shape: tuple[int, ...] | torch.Size, target: Tensor) -> bool:
     """torch's rule: a floating ``target`` of the input's (logits') shape holds class probabilities."""
     return target.is_floating_point() and tuple(target.shape) == tuple(input_shape)
@@ -160,7 +166,8 @@ def cross_entropy(
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     V.check_ignore_index(name, ignore_index)
     if V.enabled():
-        V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores")
+        if not V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores"):
+            V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
     probabilities = _is_probability_target(input.shape, target)
     class_dim = V.class_dim_of(input)
     if V.values_due(name, input, target, weight):
@@ -240,6 +247,7 @@ def nll_loss(
     V.check_ignore_index(name, ignore_index)
     if V.enabled():
         V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
+        V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
     class_dim = V.class_dim_of(input)
     if V.values_due(name, input, target, weight):
         V.check_finite(name, "input", input, allow_neg_inf=True)
@@ -251,6 +259,9 @@ def nll_loss(
         )
     target = _as_index_target(target, False)
     weight = like_input(weight, input)
+    if input.dim() == 4 and input.requires_grad and not input.is_contiguous():
+        # torch's 2-D nll_loss backward refuses channels-last input ("grad_input must be contiguous")
+        input = input.contiguous()
     loss = F.nll_loss(input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction))
     if reduction != "mean":
         return loss
@@ -408,6 +419,11 @@ def binary_cross_entropy_with_logits(
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     if V.enabled():
         V.check_binary_inputs(name, input, target, weight=weight, pos_weight=pos_weight)
+        V.check_no_grad(
+            name, "pos_weight", pos_weight, kernel="binary_cross_entropy_with_logits",
+            fix="pass pos_weight.detach(); to learn it, write the loss out: "
+            "(1 - t) * x + (1 + (pos_weight - 1) * t) * F.softplus(-x)",
+        )
     if V.values_due(name, input, target, weight, pos_weight):
         V.check_finite(name, "input", input)
         V.check_binary_values(name, target, weight=weight, pos_weight=pos_weight)
@@ -563,6 +579,8 @@ def linear_cross_entropy(
     logits_shape = (*input.shape[:-1], num_classes, *linear_weight.shape[1:-1])
     probabilities = _is_probability_target(logits_shape, target)
     class_dim = 1 if input.dim() == 2 else 0
+    if V.enabled() and not probabilities:
+        V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
     if V.values_due(name, input, linear_weight, target, linear_bias, weight):
         V.check_finite(name, "input", input)
         V.check_finite(name, "linear_weight", linear_weight)
