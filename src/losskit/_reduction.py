@@ -22,6 +22,10 @@ therefore gives the mean over the unmasked elements. torch uses this rule for ``
 these differences). ``pos_weight`` is not a weight in this sense: it scales the positive term inside
 the per-element loss, exactly as in torch.
 
+**Precision.** Sums and means run in the dtype the loss computes in: float32 for float16/bfloat16 inputs and
+under autocast, the input's own dtype otherwise (the rule of :mod:`losskit._precision`, applied by every public
+loss); a weight of another floating dtype is cast to the terms' dtype here.
+
 Example:
     >>> import torch
     >>> from losskit._reduction import reduce_loss
