@@ -315,6 +315,25 @@ def test_tensorboard_exports_paired_by_run(tmp_path, capsys):
     assert "read as a TensorBoard scalar export" in out and "version_0: overfitting from step 199" in out
 
 
+def test_tensorboard_json_export(tmp_path):
+    path = tmp_path / "loss.json"
+    path.write_text(json.dumps([[1.7e9 + s, s, 1.0 / (1 + s)] for s in range(10)]))
+    assert detect_format(path) == "tensorboard"
+    ((_, c),) = read_curves(path).items()
+    assert c.epochs == list(range(10)) and c.train[3] == pytest.approx(0.25) and c.unit == "step"
+
+
+def test_lightning_validation_logged_per_batch_uses_the_epoch_value(tmp_path):
+    # self.log("val_loss", on_step=True, on_epoch=True) in validation_step: val_loss_step rows and one val_loss_epoch
+    lines = ["epoch,step,train_loss,val_loss_epoch,val_loss_step"]
+    for e, (t, v) in enumerate(zip(TRAIN8, VAL8)):
+        lines += [f"{e},{4 * e + 3},{t},,", f"{e},{4 * e + 3},,,{v + 0.3}", f"{e},{4 * e + 3},,{v},"]
+    path = tmp_path / "metrics.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ((_, c),) = read_curves(path).items()
+    assert c.val == VAL8 and c.train == TRAIN8
+
+
 def test_long_training_only_log_is_binned(tmp_path):
     path = tmp_path / "run-a-tag-loss.csv"
     path.write_text("Wall time,Step,Value\n" + "".join(f"0,{s},{1.0 / (1 + s)}\n" for s in range(1000)))
@@ -417,7 +436,9 @@ def test_cli_reads_each_layout_and_format_override(tmp_path, capsys):
     assert main(["doctor", str(plain), "--format", "lightning"]) == 2
     assert "must have 'epoch' and 'step' columns" in capsys.readouterr().err
     assert main(["doctor", str(hf), "--format", "tensorboard"]) == 2
-    assert "is JSON, which --format tensorboard cannot read" in capsys.readouterr().err
+    assert "to be read as TensorBoard's JSON export, but" in capsys.readouterr().err
+    assert main(["doctor", str(hf), "--format", "lightning"]) == 2
+    assert "is JSON, which --format lightning cannot read" in capsys.readouterr().err
 
 
 def test_cli_doctor_with_plot(tmp_path, capsys):

@@ -126,7 +126,11 @@ def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
 def _detect(text: str) -> str:
     head = text.lstrip()[:1]
     if head in ("[", "{"):
-        return "hf"
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            return "hf"  # the reader names the JSON error
+        return "tensorboard" if isinstance(obj, list) and obj and isinstance(obj[0], list) else "hf"
     rows = _csv_rows(text[:65536])
     if not rows:
         return "csv"
@@ -238,6 +242,8 @@ def _read_table(text: str, path: str, fmt: str) -> dict[str, Curves]:
         raise _err(f"FILE must have a training-loss column (train_loss, loss, train_loss_epoch, ...), but got "
                    f"columns {raw} in {path!r}; rename it to train_loss" + (f" (is it {close[0]!r}?)" if close else ""))
     vcols = _pick(header, _VAL, set(tcols.values()))
+    if "epoch" in vcols or "plain" in vcols:  # epoch-level validation values beat per-batch ones
+        vcols.pop("step", None)
     i_epoch = next((header.index(h) for h in _EPOCH if h in header), None)
     i_step = next((header.index(h) for h in _STEP if h in header), None)
     if fmt == "lightning" and (i_epoch is None or i_step is None):
@@ -291,12 +297,16 @@ def _number(entry: dict, key: str, k: int, path: str) -> float | None:
     return float(v)
 
 
-def _read_json(text: str, path: str) -> dict[str, Curves]:
+def _read_json(text: str, path: str, fmt: str = "hf") -> dict[str, Curves]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
         raise _err(f"FILE must be valid JSON to be read as a Hugging Face log, but got {err.msg} at line "
                    f"{err.lineno} of {path!r}; pass trainer_state.json as the Trainer wrote it") from None
+    tb = isinstance(obj, list) and bool(obj) and all(isinstance(e, list) and len(e) == 3 for e in obj)
+    if fmt == "tensorboard" and not tb:
+        raise _err(f"FILE must be a list of [wall time, step, value] to be read as TensorBoard's JSON export, but "
+                   f"{path!r} is not; drop --format or use --format hf")
     if isinstance(obj, dict):
         if not isinstance(obj.get("log_history"), list):
             raise _err(f"FILE is JSON of an unknown layout: an object without a 'log_history' list (keys "
@@ -305,7 +315,7 @@ def _read_json(text: str, path: str) -> dict[str, Curves]:
     if not isinstance(obj, list) or not obj:
         raise _err(f"FILE is JSON of an unknown layout: expected a non-empty list of log entries, but got "
                    f"{type(obj).__name__} in {path!r}; pass a Hugging Face trainer_state.json or its log_history")
-    if all(isinstance(e, list) and len(e) == 3 for e in obj):  # TensorBoard's JSON export: [wall time, step, value]
+    if tb:  # TensorBoard's JSON export: [wall time, step, value]
         return {os.path.basename(path): _tb_curves([(float(e[1]), float(e[2])) for e in obj], [])}
     rows = []
     for k, e in enumerate(obj):
@@ -366,9 +376,10 @@ def read_logs(paths: Sequence[str | os.PathLike], *, format: str = "auto") -> di
         p = str(path)
         text = _load(p)
         fmt = _detect(text) if format == "auto" else format
-        if fmt == "hf":
-            found = _read_json(text, p)
-        elif text.lstrip()[:1] in ("[", "{"):
+        is_json = text.lstrip()[:1] in ("[", "{")
+        if fmt == "hf" or (fmt == "tensorboard" and is_json):
+            found = _read_json(text, p, fmt)
+        elif is_json:
             raise _err(f"FILE is JSON, which --format {fmt} cannot read, in {p!r}; use --format hf or auto")
         elif fmt == "tensorboard":
             stem = os.path.splitext(os.path.basename(p))[0]
