@@ -80,13 +80,62 @@ def test_multiclass_imbalanced_prefers_class_weights_and_focal():
 
 @needs_weights
 def test_severe_imbalance_uses_effective_number():
-    y = np.array([0] * 400 + [1] * 10)
+    y = np.array([0] * 400 + [1] * 100 + [2] * 10)
     rec = recommend(y, task="multiclass")
     w = rec.best.options["weight"]
     beta = 0.999
     # by hand, Cui et al. 2019: w_c proportional to (1 - beta) / (1 - beta ** n_c)
     expected = (1 - beta**400) / (1 - beta**10)
-    assert float(w[1] / w[0]) == pytest.approx(expected, rel=1e-4)
+    assert float(w[2] / w[0]) == pytest.approx(expected, rel=1e-4)
+    assert f"{expected:.3g}:1" in rec.best.reasons[0] and "effective number" in rec.best.reasons[0]
+    weighted_focal = next(c for c in rec.candidates if c.name == "focal-weighted")
+    torch.testing.assert_close(weighted_focal.options["weight"], w)  # the same strength for both
+
+
+@needs_weights
+@pytest.mark.parametrize("rare", [1, 0])
+def test_binary_rebalancing_candidates_have_the_same_strength(rare):
+    """pos_weight, sigmoid focal's alpha and the two-logit class weights all weight the rare class by
+    negatives/positives (19.5:1 here, as in the issue's churn example), whichever class is rare."""
+    y = np.array([1 - rare] * 195 + [rare] * 10)
+    rec = recommend(y)
+    by = {c.name: c for c in rec.candidates}
+    assert set(by) == {"bce-posweight", "sigmoid-focal", "bce", "ce-weighted"}
+    neg, pos = (195, 10) if rare == 1 else (10, 195)
+    # by hand: pos_weight = negatives / positives
+    assert float(by["bce-posweight"].options["pos_weight"]) == pytest.approx(neg / pos, rel=1e-6)
+    alpha = by["sigmoid-focal"].options["alpha"]
+    assert alpha == pytest.approx(neg / (neg + pos), abs=1e-3)  # the share of negatives
+    # positive : negative weight of each candidate
+    w = by["ce-weighted"].options["weight"]
+    ratios = [float(by["bce-posweight"].options["pos_weight"]), alpha / (1 - alpha), float(w[1] / w[0])]
+    assert ratios == pytest.approx([neg / pos] * 3, rel=0.02)
+    assert "19.5:1" in by["ce-weighted"].reasons[0] and "like pos_weight" in by["ce-weighted"].reasons[0]
+    assert "rare " + ("positives" if rare == 1 else "negatives") in by["sigmoid-focal"].reasons[0]
+
+
+def test_sigmoid_focal_alpha_is_neutral_on_balanced_targets():
+    rec = recommend(np.array([0, 1] * 30))
+    assert next(c for c in rec.candidates if c.name == "sigmoid-focal").options["alpha"] == 0.5
+
+
+def test_no_calibration_claims_the_lab_measures_false():
+    """Label smoothing raised ECE on digits in the lab (0.120 vs 0.016): the advisor must not promise calibration."""
+    texts = [r for y in (np.arange(5).repeat(12), np.array([0, 1] * 20))
+             for c in recommend(y).candidates for r in c.reasons]
+    assert any("smoothing" in t for t in texts)
+    for t in texts:
+        assert "improves calibration" not in t and "better calibration" not in t
+    smooth = next(t for t in texts if "label smoothing 0.1" in t)
+    assert "worsens calibration" in smooth and "ECE" in smooth
+
+
+def test_long_tailed_positive_regression_targets_point_at_the_log_transform():
+    y = np.random.default_rng(3).lognormal(0.0, 1.5, 2000)
+    rec = recommend(y)
+    assert rec.stats.skewness > 2
+    assert any("--target-transform log" in r for r in rec.reasons)
+    assert not any("--target-transform" in r for r in recommend(-y).reasons)  # negative values: no log
 
 
 @needs_weights
