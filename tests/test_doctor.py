@@ -299,6 +299,22 @@ def test_hf_trainer_state_with_step_evaluation_in_one_epoch(tmp_path):
     assert diagnose_curves(c.train, c.val, epochs=c.epochs, unit=c.unit).verdict == "still_improving"
 
 
+def test_hf_log_history_saved_as_csv(tmp_path):
+    # pd.DataFrame(trainer.state.log_history).to_csv(...): an unnamed index column, blank cells, the summary row last
+    cols = ["", "loss", "grad_norm", "learning_rate", "epoch", "step", "eval_loss", "eval_runtime", "train_runtime",
+            "train_loss"]
+    lines, k = [",".join(cols)], 0
+    for e, (t, v) in enumerate(zip(TRAIN8, VAL8), start=1):
+        lines += [f"{k},{t},1.0,5e-05,{e - 0.5},{10 * e - 5},,,,", f"{k + 1},{t},1.0,5e-05,{float(e)},{10 * e},,,,",
+                  f"{k + 2},,,,{float(e)},{10 * e},{v},1.5,,"]
+        k += 3
+    lines.append(f"{k},,,,8.0,80,,,60.0,99.0")
+    path = tmp_path / "log_history.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ((_, c),) = read_curves(path).items()
+    assert c.epochs == list(range(1, 9)) and c.train == TRAIN8 and c.val == VAL8
+
+
 def test_tensorboard_exports_paired_by_run(tmp_path, capsys):
     train = tmp_path / "run-version_0-tag-train_loss.csv"
     val = tmp_path / "run-version_0-tag-val_loss.csv"

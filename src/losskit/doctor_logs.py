@@ -15,7 +15,9 @@ Layouts (``format=``; ``"auto"`` detects them from the content):
                  name says ``val``/``valid``/``eval``/``test``/``dev`` is a validation curve, paired with the training
                  file of the same run)
 ``"csv"``        any CSV with a training-loss column (``train_loss``, ``loss``, ...), optionally a validation-loss
-                 column (``val_loss``, ``valid_loss``, ``eval_loss``, ...) and an ``epoch`` or ``step`` column
+                 column (``val_loss``, ``valid_loss``, ``eval_loss``, ...) and an ``epoch`` or ``step`` column;
+                 a loss name with too few values gives way to the next (a Hugging Face ``log_history`` saved as
+                 CSV reads ``loss``, not the summary's ``train_loss``, and its summary row is dropped)
 ================ ====================================================================================================
 
 How rows become a curve: a blank cell (or a missing key) is a missing value, never a NaN loss; a cell that says
@@ -210,8 +212,10 @@ def _rows_to_curves(rows: list[_Row]) -> Curves | None:
     return Curves([int(x) for x, _ in tpts], [t for _, t in tpts], None, unit)
 
 
-def _pick(header: list[str], names: Sequence[str], exclude: set[int]) -> dict[str, int]:
-    """The columns of the first loss name present: ``{"plain"|"step"|"epoch": index}``."""
+def _pick(header: list[str], names: Sequence[str], exclude: set[int], data: list[list[str]]) -> dict[str, int]:
+    """The columns of the first loss name present with at least 2 values in ``data`` (else of the first name
+    present): ``{"plain"|"step"|"epoch": index}``."""
+    first: dict[str, int] = {}
     for base in names:
         found = {}
         for i, h in enumerate(header):
@@ -223,9 +227,10 @@ def _pick(header: list[str], names: Sequence[str], exclude: set[int]) -> dict[st
                 found["epoch"] = i
             elif h == base + "_step":
                 found["step"] = i
-        if found:
+        if found and sum(1 for r in data for i in found.values() if i < len(r) and r[i].strip()) >= 2:
             return found
-    return {}
+        first = first or found
+    return first
 
 
 def _read_table(text: str, path: str, fmt: str) -> dict[str, Curves]:
@@ -236,12 +241,16 @@ def _read_table(text: str, path: str, fmt: str) -> dict[str, Curves]:
     raw = rows[0][1]
     header = [_norm(h) for h in raw]
     lab = fmt == "lab" or (fmt == "csv" and "train_loss" in header and "seed" in header and "loss" in header)
-    tcols = _pick(header, _TRAIN[:5] + _TRAIN[6:] if lab else _TRAIN, set())
+    if "train_runtime" in header:  # Hugging Face's log_history saved as CSV: drop the end-of-training summary
+        i_sum = header.index("train_runtime")
+        rows = rows[:1] + [(n, r) for n, r in rows[1:] if i_sum >= len(r) or not r[i_sum].strip()]
+    data = [r for _, r in rows[1:]]
+    tcols = _pick(header, _TRAIN[:5] + _TRAIN[6:] if lab else _TRAIN, set(), data)
     if not tcols:
         close = difflib.get_close_matches("train_loss", header, n=1, cutoff=0.4)
         raise _err(f"FILE must have a training-loss column (train_loss, loss, train_loss_epoch, ...), but got "
                    f"columns {raw} in {path!r}; rename it to train_loss" + (f" (is it {close[0]!r}?)" if close else ""))
-    vcols = _pick(header, _VAL, set(tcols.values()))
+    vcols = _pick(header, _VAL, set(tcols.values()), data)
     if "epoch" in vcols or "plain" in vcols:  # epoch-level validation values beat per-batch ones
         vcols.pop("step", None)
     i_epoch = next((header.index(h) for h in _EPOCH if h in header), None)
