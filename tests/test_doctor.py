@@ -121,6 +121,15 @@ def test_training_change_thresholds(r, verdicts):
     assert diagnose_curves(PREFIX + ramp(r)).verdicts == verdicts
 
 
+@pytest.mark.parametrize(("share", "verdicts"), [(1.01, ["diverging"]), (0.99, ["plateau"])])
+def test_a_change_must_also_exceed_1_percent_of_the_range(share, verdicts):
+    # range 11 - 1 = 10: a rise of 0.1 * share over the last 4 epochs is ~9.5% of the level (above RISE), so only
+    # the range floor (1% of 10 = 0.1) decides
+    b = 1.0 + 0.01 * 10.0 * share
+    train = [11.0, 6.0, 3.0, 2.0, 1.5, 1.0] + [1.0 + (b - 1.0) * i / 3 for i in range(4)]
+    assert diagnose_curves(train).verdicts == verdicts
+
+
 @pytest.mark.parametrize(("x", "diverging"), [(0.4004, True), (0.3996, False)])
 def test_diverging_ends_above_twice_the_minimum(x, diverging):
     # the last 4 epochs are flat at x (no change), so only the "twice the minimum (0.2)" rule can call it
