@@ -261,6 +261,13 @@ def test_bad_arguments():
     x, y = torch.randn(2, 3), torch.randn(2, 1)
     with pytest.raises(lk.LossTypeError, match=r"frozen must be a list of module names, but got 'backbone'"):
         debug_loss(_model(), lk.MSELoss(), x, y, frozen="backbone")
+    named = nn.Sequential()
+    named.add_module("backbone", nn.Linear(3, 1))
+    with pytest.raises(lk.LossValueError, match=r"frozen must name modules of the model, but got 'backbon'; did "
+                       r"you mean 'backbone'\?"):
+        debug_loss(named, lk.MSELoss(), x, y, frozen=["backbon"])
+    with pytest.raises(lk.LossValueError, match=r"got '3'; use names from model.named_modules\(\)"):
+        debug_loss(_model(), lk.MSELoss(), x, y, frozen=["3"])
     with pytest.raises(lk.LossTypeError, match=r"batches must hold \(inputs, targets\) pairs, but got \['Tensor'\]"):
         debug_loss(_model(), lk.MSELoss(), x, y, batches=[x])
     with pytest.raises(lk.LossValueError, match=r"dead_relu must be in \[0, 1\), but got 1.0"):

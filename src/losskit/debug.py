@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -198,7 +199,7 @@ def debug_loss(
     Raises:
         LossTypeError: ``model`` or ``loss_fn`` is not callable, ``frozen`` is not a list of names or ``batches``
             not a sequence of ``(inputs, targets)`` pairs.
-        LossValueError: ``dead_relu`` is outside ``[0, 1)``.
+        LossValueError: ``dead_relu`` is outside ``[0, 1)``, or ``frozen`` names no module of the model.
     """
     name = "debug_loss"
     for arg, fn in (("model", model), ("loss_fn", loss_fn)):
@@ -221,6 +222,13 @@ def debug_loss(
             problems.append(f"{s.name} holds {s.nan} NaN and {s.inf} Inf value(s): clean the data first")
     is_module = isinstance(model, nn.Module)
     params = list(model.named_parameters()) if is_module else []
+    known = {n for n, _ in model.named_modules()} | {n for n, _ in params} if is_module else set()
+    for f in frozen:
+        if is_module and f not in known:
+            close = difflib.get_close_matches(f, sorted(known), n=1)
+            raise V.LossValueError(f"{name}: frozen must name modules of the model, but got {f!r}; "
+                                   + (f"did you mean {close[0]!r}?" if close else "use names from "
+                                      "model.named_modules()"))
     buffers = [(b, b.detach().clone()) for b in model.buffers()] if is_module else []
     saved = {id(p): p.grad for _, p in params}
     if is_module and model.training:
