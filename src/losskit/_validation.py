@@ -43,9 +43,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -72,11 +73,19 @@ __all__ = [
 # errors and warnings
 # --------------------------------------------------------------------------------------------
 class LosskitError(Exception):
-    """Base class of every error losskit raises about its inputs."""
+    """Base class of every error losskit raises about its inputs.
+
+    Under :func:`torch.compile` (and strict :func:`torch.export`) the error is raised while Dynamo traces, with
+    the same message; its class is then a subclass of both the losskit class and Dynamo's ``TorchRuntimeError``
+    (see :func:`_raise_while_tracing`), so ``except lk.LossShapeError`` catches it, ``fullgraph=True`` included.
+    """
 
     def __init__(self, *args: object) -> None:
+        if _dynamo_tracing():
+            _raise_while_tracing(type(self), args)
         super().__init__(*args)
-        _forget_pending()
+        if _local.pending is not None:
+            _forget_pending()
 
 
 class LossValueError(LosskitError, ValueError):
@@ -118,91 +127,285 @@ GuardMode = str
 _MODES = ("off", "first", "always", "strict")
 
 
-class _GuardState(threading.local):
-    def __init__(self) -> None:
-        env = os.environ.get("LOSSKIT_GUARD", "first").strip().lower() or "first"
-        self.mode: str = env if env in _MODES else "first"
+class _Policy:
+    """A guard mode and the input kinds already checked under it."""
+
+    __slots__ = ("mode", "seen")
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
         self.seen: set[tuple] = set()
-        self.pending: tuple | None = None
 
 
-_state = _GuardState()
+class _Local(threading.local):
+    policy: _Policy | None = None
+    """The innermost :func:`guard` block of this thread, if any."""
+    pending: tuple[set[tuple], tuple] | None = None
+    """The kind (and the set it was added to) whose value checks this thread's current call runs."""
+
+
+def _initial_mode() -> str:
+    env = os.environ.get("LOSSKIT_GUARD", "first").strip().lower() or "first"
+    return env if env in _MODES else "first"
+
+
+_state = _Policy(_initial_mode())
+"""The process-wide policy that :func:`set_guard` sets."""
+_local = _Local()
+_overrides = 0
+"""How many :func:`guard` blocks are open in all threads; while none is, every thread reads :data:`_state`
+without a thread-local lookup."""
+_overrides_lock = threading.Lock()
 
 
 def set_guard(mode: GuardMode) -> None:
-    """Set the guard policy for this thread: ``"off"``, ``"first"`` (default), ``"always"`` or ``"strict"``.
+    """Set the guard policy of the whole process: ``"off"``, ``"first"`` (default), ``"always"`` or ``"strict"``.
 
+    Every thread follows it, except inside a :func:`guard` block, whose mode wins in its own thread.
     Changing the mode forgets which input kinds were already checked, so the next call of every loss
     runs its value checks again.
     """
-    _state.mode = check_choice("set_guard", "mode", mode, _MODES, fix="the default is 'first'")
+    mode = check_choice("set_guard", "mode", mode, _MODES, fix="the default is 'first'")
+    _state.mode = mode
     _state.seen.clear()
 
 
+def _policy() -> _Policy:
+    return (_local.policy or _state) if _overrides else _state
+
+
 def get_guard() -> GuardMode:
-    """The guard policy in force in this thread."""
-    return _state.mode
+    """The guard policy in force in this thread (a :func:`guard` block's, else :func:`set_guard`'s)."""
+    return _policy().mode
 
 
 def reset_guard() -> None:
     """Forget which input kinds were checked: the next call of every loss runs its value checks."""
     _state.seen.clear()
+    if _local.policy is not None:
+        _local.policy.seen.clear()
 
 
 @contextlib.contextmanager
 def guard(mode: GuardMode) -> Iterator[None]:
-    """Context manager that sets the guard policy inside a ``with`` block and restores it after."""
-    old_mode, old_seen = _state.mode, set(_state.seen)
-    set_guard(mode)
+    """Context manager: the guard policy ``mode`` for the code inside the ``with`` block, in this thread only.
+
+    Like :func:`torch.no_grad`, the block does not change what other threads do. It starts with no input kind
+    marked as checked and leaves the process-wide memory of checked kinds as it was.
+    """
+    global _overrides
+    policy = _Policy(check_choice("guard", "mode", mode, _MODES, fix="the default is 'first'"))
+    outer = _local.policy
+    _local.pending = None
+    with _overrides_lock:
+        _overrides += 1
+    _local.policy = policy
     try:
         yield
     finally:
-        _state.mode, _state.seen = old_mode, old_seen
+        _local.policy = outer
+        with _overrides_lock:
+            _overrides -= 1
 
 
 def enabled() -> bool:
     """Whether metadata checks run (every mode but ``"off"``)."""
-    return _state.mode != "off"
+    return ((_local.policy or _state) if _overrides else _state).mode != "off"
 
 
-def _compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and compiler.is_compiling())
+# --------------------------------------------------------------------------------------------
+# where tensor values cannot be read: torch.compile, torch.export, torch.func, fake and meta tensors
+# --------------------------------------------------------------------------------------------
+def _false() -> bool:
+    return False
+
+
+def _torch_function(owner: str, attr: str) -> Callable[[], object]:
+    """``torch.<owner>.<attr>`` if this torch has it, else a function returning False (older torch 2.x)."""
+    obj: object = torch
+    for part in (*owner.split("."), attr) if owner else (attr,):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return _false
+    return obj  # type: ignore[return-value]
+
+
+_dynamo_tracing: Callable[[], object] = _torch_function("compiler", "is_dynamo_compiling")
+"""True while Dynamo traces (torch.compile, strict torch.export): Dynamo folds it to a constant, and outside
+Dynamo it is a plain ``return False`` (~20 ns)."""
+if _dynamo_tracing is _false:  # torch < 2.5
+    _dynamo_tracing = _torch_function("compiler", "is_compiling")
+_compiling = _torch_function("compiler", "is_compiling")
+"""True under Dynamo and in non-strict torch.export tracing."""
+_exporting = _torch_function("compiler", "is_exporting")
+_functorch_active = _torch_function("_C", "_are_functorch_transforms_active")
+_jit_tracing = _torch_function("_C", "_get_tracing_state")
+
+
+def functorch_active() -> bool:
+    """Whether a :mod:`torch.func` transform (vmap, grad, vjp, jacrev ...) is active in this thread."""
+    return bool(_functorch_active())
+
+
+_get_dispatch_mode = getattr(torch._C, "_get_dispatch_mode", None)
+_MODE_KEYS = tuple(
+    getattr(torch._C._TorchDispatchModeKey, key)
+    for key in ("FAKE", "PROXY")
+    if hasattr(getattr(torch._C, "_TorchDispatchModeKey", None), key)
+)
+_PLAIN = (Tensor, torch.nn.Parameter)
+
+
+def _is_fake(t: Tensor) -> bool:
+    try:
+        from torch._subclasses.fake_tensor import is_fake
+    except ImportError:  # pragma: no cover - torch without fake tensors
+        return False
+    return bool(is_fake(t))
+
+
+def _values_unreadable(tensors: Sequence[Tensor | None]) -> bool:
+    """Whether reading the values of ``tensors`` is impossible or meaningless here: a :mod:`torch.func` transform
+    (vmap, grad, vjp, jacrev ...), tracing (non-strict torch.export, ``make_fx``, ``torch.jit.trace``), a fake or
+    proxy dispatch mode, or a meta or fake tensor."""
+    if _dynamo_tracing():  # first: Dynamo folds it to a constant and traces none of the calls below
+        return True
+    if _functorch_active() or _compiling() or _jit_tracing():
+        return True
+    if _get_dispatch_mode is not None and any(_get_dispatch_mode(k) is not None for k in _MODE_KEYS):
+        return True
+    return any(
+        t is not None and (t.is_meta or (type(t) not in _PLAIN and _is_fake(t))) for t in tensors
+    )
+
+
+def _fullgraph_tracing() -> bool:
+    """Whether Dynamo traces with ``fullgraph=True`` (a graph break would be an error). Executed by Dynamo at
+    trace time, not traced (``_dynamo_marked_constant``)."""
+    try:
+        from torch._dynamo.symbolic_convert import InstructionTranslator
+
+        tx = InstructionTranslator.current_tx()
+        return bool(getattr(tx, "one_graph", False) or getattr(tx, "error_on_graph_break", False))
+    except Exception:  # an internal API of torch that moved: assume a graph break is allowed
+        return False
+
+
+_TRACED_CLASSES: dict[type, type] = {}
+
+
+def _raise_while_tracing(cls: type, args: tuple) -> None:
+    """Raise ``cls(*args)`` from inside Dynamo's tracer, so that it reaches the caller of the compiled function.
+
+    An exception that Dynamo *traces* never leaves a ``fullgraph=True`` region as itself (Dynamo reports
+    ``Unsupported: Observed exception``), but Dynamo executes this function for real at trace time
+    (``_dynamo_marked_constant``, what ``torch._dynamo.assume_constant_result`` sets) and lets the exceptions of
+    its own ``TorchRuntimeError`` family through unchanged. So the error raised is an instance of a subclass of
+    both ``cls`` and ``TorchRuntimeError`` with ``cls``'s name and ``cls``'s message.
+    """
+    try:
+        from torch._dynamo.exc import TorchRuntimeError
+    except ImportError:  # pragma: no cover - older torch: Dynamo reports the error its own way
+        return
+    traced = _TRACED_CLASSES.get(cls)
+    if traced is None:
+        traced = type(
+            cls.__name__,
+            (cls, TorchRuntimeError),
+            {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__str__": _traced_str},
+        )
+        _TRACED_CLASSES[cls] = traced
+    message = str(args[0]) if args else ""
+    err = Exception.__new__(traced)
+    TorchRuntimeError.__init__(err, message)  # Dynamo appends the user's stack to args[0]; str() stays the message
+    err.args = args
+    err._losskit_message = message  # type: ignore[attr-defined]
+    raise err
+
+
+def _traced_str(self: BaseException) -> str:
+    return str(getattr(self, "_losskit_message", BaseException.__str__(self)))
+
+
+_fullgraph_tracing._dynamo_marked_constant = True  # type: ignore[attr-defined]
+_raise_while_tracing._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def values_due(name: str, *tensors: Tensor | None) -> bool:
     """Whether the value checks of loss ``name`` run for this call (see the module docstring).
 
     In ``"first"`` mode a call's kind is the loss name, the first tensor's number of dimensions and device,
-    and every tensor's dtype; its value checks run once per kind.
+    and every tensor's dtype; its value checks run once per kind. In every mode they step aside (``False``)
+    where values cannot be read (:func:`_values_unreadable`); a call that stepped aside does not mark its kind
+    as checked. Under :func:`torch.compile` they are ``False`` in ``"first"`` mode (nothing is added to the
+    graph) and ``True`` in ``"always"``/``"strict"`` mode (the checks then run eagerly at a graph break).
     """
-    mode = _state.mode
-    if mode == "off" or _compiling():
-        return False
-    if mode != "first":
+    policy = (_local.policy or _state) if _overrides else _state
+    mode = policy.mode
+    if mode == "first":
+        if _dynamo_tracing():
+            return False
+        first = tensors[0]
+        key = (name, first.ndim, first.device, *[t.dtype for t in tensors if t is not None])
+        if key in policy.seen or _values_unreadable(tensors):
+            return False
+        policy.seen.add(key)
+        _local.pending = (policy.seen, key)
         return True
-    first = tensors[0]
-    key = (name, first.ndim, first.device, *[t.dtype for t in tensors if t is not None])
-    if key in _state.seen:
+    if mode == "off":
         return False
-    _state.seen.add(key)
-    _state.pending = key
+    if _dynamo_tracing():
+        return _values_due_compiled(name)
+    _local.pending = None  # no kind to forget if this call's checks fail
+    return not _values_unreadable(tensors)
+
+
+def _values_due_compiled(name: str) -> bool:
+    """``"always"``/``"strict"`` mode while Dynamo traces: the value checks run (at a graph break), except under
+    torch.export (which must not run them) and under ``fullgraph=True`` (which forbids the graph break)."""
+    if _exporting():
+        return False
+    if _fullgraph_tracing():
+        raise LossOptionError(
+            f"{name}: the guard mode is {get_guard()!r}, whose value checks read tensor values and so need a graph "
+            "break, but torch.compile runs with fullgraph=True; use lk.set_guard('first') (the value checks then run "
+            "on the first eager call of each input kind) or compile without fullgraph=True"
+        )
     return True
 
 
 def _forget_pending() -> None:
     """A call whose checks failed does not count as checked: its kind is checked again on the next call."""
-    key, _state.pending = _state.pending, None
-    if key is not None:
-        _state.seen.discard(key)
+    pending, _local.pending = _local.pending, None
+    if pending is not None:
+        pending[0].discard(pending[1])
+
+
+_SKIP_PREFIXES = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.join(os.path.dirname(os.path.abspath(torch.__file__)), "nn", "modules") + os.sep,
+)
+"""Frames a warning is not attributed to: losskit's own, and torch's ``nn.Module.__call__`` machinery."""
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of :func:`warnings.warn`, called from :func:`warn`, that names the first frame outside
+    losskit and torch's Module call machinery: the user's line."""
+    frame = sys._getframe(2)  # the caller of warn()
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_SKIP_PREFIXES):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def warn(message: str, category: type[Warning] = SuspiciousInputWarning) -> None:
-    """Emit a losskit warning, or raise it as :class:`LossValueError` in ``"strict"`` mode."""
-    if _state.mode == "strict":
+    """Emit a losskit warning located at the user's line, or raise it as :class:`LossValueError` in ``"strict"``
+    mode."""
+    if _policy().mode == "strict":
         raise LossValueError(f"{message} (raised because the guard mode is 'strict')")
     try:
-        warnings.warn(message, category, stacklevel=4)
+        warnings.warn(message, category, stacklevel=_user_stacklevel())
     except Exception:  # a warnings filter turned it into an error: the call was not checked successfully
         _forget_pending()
         raise
@@ -220,6 +423,10 @@ def shape_str(t: Tensor | Sequence[int]) -> str:
 def _did_you_mean(value: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(value, list(choices), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# Dynamo cannot trace difflib (heapq's object() sentinel): it runs this for real at trace time (constant arguments)
+_did_you_mean._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,20 +536,26 @@ def check_same_shape(
     )
 
 
+def _broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """The broadcast of shapes ``a`` and ``b``, or ``None``. Plain Python, not ``torch.broadcast_shapes``: under
+    torch.compile that is traced as a graph op, whose failure Dynamo reports as its own error."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        da = a[-i] if i <= len(a) else 1
+        db = b[-i] if i <= len(b) else 1
+        if da != db and da != 1 and db != 1:
+            return None
+        out.append(db if da == 1 else da)
+    return tuple(reversed(out))
+
+
 def _broadcasts(a: Sequence[int], b: Sequence[int]) -> bool:
-    try:
-        torch.broadcast_shapes(tuple(a), tuple(b))
-    except RuntimeError:
-        return False
-    return True
+    return _broadcast_shape(a, b) is not None
 
 
 def _broadcasts_into(a: Sequence[int], b: Sequence[int]) -> bool:
     """A tensor of shape ``a`` broadcasts against shape ``b`` without enlarging it."""
-    try:
-        return torch.broadcast_shapes(tuple(a), tuple(b)) == tuple(b)
-    except RuntimeError:
-        return False
+    return _broadcast_shape(a, b) == tuple(b)
 
 
 def check_broadcast_to(name: str, arg: str, t: Tensor | None, input: Tensor, *, fix: str) -> None:

@@ -598,7 +598,8 @@ def linear_cross_entropy(
         )
     loss = F.linear_cross_entropy(
         input, linear_weight, target, linear_bias=linear_bias, weight=weight, reduction=_sum_or_none(reduction),
-        ignore_index=None if probabilities else ignore_index, label_smoothing=label_smoothing, options=options,
+        ignore_index=None if probabilities else ignore_index, label_smoothing=label_smoothing,
+        options=None if V.functorch_active() else options,  # torch's chunked op does not support torch.func
     )
     if reduction != "mean":
         return loss

@@ -428,8 +428,10 @@ def multi_margin_loss(
         V.check_class_range(name, target, input.shape[-1], None)
         V.check_finite(name, "weight", weight)
         V.check_nonnegative(name, "weight", weight)
-    terms = F.multi_margin_loss(input, target, p=p, margin=margin, reduction="none")
-    return reduce_loss(terms, reduction, weight=None if weight is None else weight[target])
+    # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
+    terms = F.multi_margin_loss(input, target, p=p, margin=margin, reduction="none").reshape(input.shape[:-1])
+    # torch.take, not weight[target]: indexing with an unbatched 0-d target calls .item(), which vmap forbids
+    return reduce_loss(terms, reduction, weight=None if weight is None else torch.take(weight, target))
 
 
 def _warn_if_multi_hot(name: str, target: Tensor, num_classes: int) -> None:
@@ -544,5 +546,6 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
     if torch.compiler.is_compiling():
         terms = _multilabel_margin_terms(input, target)
     else:
-        terms = F.multilabel_margin_loss(input, target, reduction="none")
+        # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
+        terms = F.multilabel_margin_loss(input, target, reduction="none").reshape(input.shape[:-1])
     return reduce_loss(terms, reduction)
