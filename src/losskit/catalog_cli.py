@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
+from . import _validation as V
 from .catalog import list_losses
 
 __all__ = ["register"]
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.family is not None:
+        families = sorted({r.family for r in list_losses()})
+        if args.family not in families:
+            close = difflib.get_close_matches(args.family, families, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "run 'losskit losses' for the whole catalog"
+            raise V.LossOptionError(f"losses: --family must be one of {', '.join(families)}, but got "
+                                    f"{args.family!r}; {hint}")
     rows = list_losses(args.family)
     if args.markdown:
         print("| family | Module | functional | what it is |\n|---|---|---|---|")

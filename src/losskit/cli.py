@@ -3,6 +3,10 @@
 Each subcommand lives in its own module, which defines ``register(subparsers)``: it adds its parser
 (with ``help=`` and a help text for every option) and sets ``func`` to a callable taking the parsed
 namespace and returning the exit code.
+
+Failures print one line on stderr, never a traceback: a bad option or input (``losskit CMD: error: ...``, exit
+code 2, nothing written), Ctrl-C (``losskit CMD: interrupted``, exit code 130), a lost peer under torchrun (exit
+code 1). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 # one line per subcommand module, in the order of `losskit --help`
 SUBCOMMAND_MODULES = [
@@ -25,8 +30,16 @@ SUBCOMMAND_MODULES = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``losskit compare: error: argument --dropout: expected ...``, exit code 2
+    (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="losskit",
         description="losskit: the loss-function layer for PyTorch. Run 'losskit SUBCOMMAND --help' for details.",
     )
@@ -43,12 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except KeyboardInterrupt:
+        print(f"losskit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
         from ._validation import LosskitError
 
-        if isinstance(err, (LosskitError, FileNotFoundError)) or getattr(err, "user_facing", False):
-            print(f"losskit {args.command}: error: {err}", file=sys.stderr)
-            return 2
+        if isinstance(err, (LosskitError, OSError)) or getattr(err, "user_facing", False):
+            text = " ".join(str(err).split())  # one line
+            if isinstance(err, OSError) and err.filename is not None:
+                text = f"{err.strerror or err}: {err.filename!r}"
+            print(f"losskit {args.command}: error: {text}", file=sys.stderr)
+            return int(getattr(err, "exit_code", 2))
         raise
 
 

@@ -12,10 +12,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +32,14 @@ _MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "--", "missing"}
 MIN_PER_CLASS = 3
 """A stratified train/validation/test split needs every class in every part."""
 MIN_ROWS_REGRESSION = 10
+MAX_CATEGORIES = 200
+"""A text feature column with more distinct values is dropped (one-hot encoding would add that many columns)."""
+MAX_TARGET_CLASSES = 10_000
+"""A text target with more distinct values is refused (an identifier, not classes)."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_CHUNK_ROWS = 16_384
+TARGET_TRANSFORMS = (None, "log")
+"""``--target-transform``: ``"log"`` trains regression losses on ``log1p(target)`` (targets >= 0)."""
 
 
 @dataclass
@@ -45,6 +57,9 @@ class Dataset:
     target_name: str
     class_names: list[str] | None = None
     notices: list[str] = field(default_factory=list)
+    onehot: list[tuple[int, int]] = field(default_factory=list)
+    """``[start, stop)`` of each one-hot encoded categorical column in ``X``; the other columns are numeric.
+    Missing values are NaN (in every column of a one-hot block), imputed by :func:`prepare`."""
 
     @property
     def num_rows(self) -> int:
@@ -86,153 +101,286 @@ def _to_float(v: str) -> float | None:
     return f if np.isfinite(f) else None
 
 
+class _Column:
+    """What the first pass learns about one column, in bounded memory (at most ``cap`` distinct values kept)."""
+
+    __slots__ = ("bad", "cap", "first", "first_bad", "levels", "many", "missing", "name", "present", "too_big",
+                 "varies")
+
+    def __init__(self, name: str, cap: int) -> None:
+        self.name, self.cap = name, cap
+        self.present = self.missing = self.bad = 0
+        self.first_bad: tuple[str, int] | None = None
+        self.levels: dict[str, int] = {}
+        self.many = False
+        """More than ``cap`` distinct values (``levels`` stopped growing)."""
+        self.first: float | None = None
+        self.varies = False
+        self.too_big: tuple[str, int] | None = None
+        """The first value beyond float32's range, and its line."""
+
+    def add(self, raw: str, line: int) -> None:
+        v = raw.strip()
+        if v.lower() in _MISSING:
+            self.missing += 1
+            return
+        self.present += 1
+        if not self.many:
+            if v in self.levels:
+                self.levels[v] += 1
+            elif len(self.levels) < self.cap:
+                self.levels[v] = 1
+            else:
+                self.many = True
+        f = _to_float(v)
+        if f is None:
+            self.bad += 1
+            if self.first_bad is None:
+                self.first_bad = (v, line)
+            return
+        if self.first is None:
+            self.first = f
+        elif f != self.first:
+            self.varies = True
+        if abs(f) > FLOAT32_MAX and self.too_big is None:
+            self.too_big = (v, line)
+
+
+def _rows(fh: Any, dialect: Any) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV with the line on which each ends."""
+    reader = csv.reader(fh, dialect)
+    for r in reader:
+        if any(c.strip() for c in r):
+            yield reader.line_num, r
+
+
+def _open_csv(p: str, where: str) -> tuple[Any, Any]:
+    fh = open(p, newline="", encoding="utf-8-sig")  # closed by the caller
+    try:
+        sample = fh.read(4096)
+        fh.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+    except UnicodeDecodeError:
+        fh.close()
+        raise LabError(f"{where}: csv must be UTF-8 text, but got undecodable bytes in {p!r}; "
+                       "export the table as a UTF-8 CSV") from None
+    return fh, dialect
+
+
+def _csv_errors(p: str, where: str) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def translate() -> Iterator[None]:
+        try:
+            yield
+        except UnicodeDecodeError:
+            raise LabError(f"{where}: csv must be UTF-8 text, but got undecodable bytes in {p!r}; "
+                           "export the table as a UTF-8 CSV") from None
+        except csv.Error as err:
+            raise LabError(f"{where}: csv must be a valid CSV file, but got {err} in {p!r}; check the file") from None
+
+    return translate()
+
+
 def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | None = None,
              where: str = "compare") -> Dataset:
     """Read a CSV with a header row; ``target`` names the target column (default: the last one).
 
+    Two passes over the file in bounded memory: the first learns each column's kind (numeric, categorical with at
+    most :data:`MAX_CATEGORIES` values, or dropped) and checks every value, the second fills a preallocated
+    float32 feature matrix chunk by chunk. Peak memory is about the size of that matrix plus a chunk of rows, not
+    a multiple of the file (measured in the README). Missing feature values stay NaN here: :func:`prepare` imputes
+    them with statistics of the training rows only (median, or the most frequent category).
+
     Raises:
         LabError: a missing or unreadable file, no data rows, an unknown target column (with close matches),
-            ragged rows, a target with one class, stray text in a numeric column, or no usable feature.
+            ragged rows, a target with one class, stray text in a numeric column, a value beyond float32's range
+            (named by column and line), or no usable feature.
     """
     p = str(path)
     if not os.path.isfile(p):
         raise LabError(f"{where}: csv must be an existing file, but got {p!r} (no such file); check the path")
-    try:
-        with open(p, newline="", encoding="utf-8-sig") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            try:
-                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-            except csv.Error:
-                dialect = csv.excel
-            rows = [r for r in csv.reader(fh, dialect) if any(c.strip() for c in r)]
-    except UnicodeDecodeError:
-        raise LabError(f"{where}: csv must be UTF-8 text, but got undecodable bytes in {p!r}; "
-                       "export the table as a UTF-8 CSV") from None
-    except csv.Error as err:
-        raise LabError(f"{where}: csv must be a valid CSV file, but got {err} in {p!r}; check the file") from None
-    if len(rows) < 2:
-        raise LabError(f"{where}: csv must have a header row and data rows, but got {len(rows)} row(s) in {p!r}; "
-                       "check the file")
-    header = [h.strip() for h in rows[0]]
-    data = rows[1:]
-    for i, r in enumerate(data, start=2):
-        if len(r) != len(header):
-            raise LabError(f"{where}: every csv row must have {len(header)} fields like the header, but got "
-                           f"{len(r)} on line {i} of {p!r}; fix the quoting or the separators of that line")
-    if target is None:
-        target = header[-1]
-    if target not in header:
-        close = difflib.get_close_matches(target, header, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"columns are {', '.join(header)}"
-        raise LabError(f"{where}: target must be a column of {os.path.basename(p)!r}, but got {target!r}; {hint}")
+    base = os.path.basename(p)
+    # ---- pass 1: the header, each column's kind, every check
+    fh, dialect = _open_csv(p, where)
+    with fh, _csv_errors(p, where):
+        rows = _rows(fh, dialect)
+        first = next(rows, None)
+        header = [h.strip() for h in first[1]] if first is not None else []
+        if target is None and header:
+            target = header[-1]
+        if target is not None and target not in header and header:
+            close = difflib.get_close_matches(target, header, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"columns are {', '.join(header)}"
+            raise LabError(f"{where}: target must be a column of {base!r}, but got {target!r}; {hint}")
+        ti = header.index(target) if header else 0
+        cols = [_Column(h, MAX_TARGET_CLASSES if j == ti else MAX_CATEGORIES) for j, h in enumerate(header)]
+        total = kept = 0
+        for line, r in rows:
+            total += 1
+            if len(r) != len(header):
+                raise LabError(f"{where}: every csv row must have {len(header)} fields like the header, but got "
+                               f"{len(r)} on line {line} of {p!r}; fix the quoting or the separators of that line")
+            if _is_missing(r[ti]):
+                continue
+            kept += 1
+            for c, v in zip(cols, r):
+                c.add(v, line)
+    if total == 0:
+        raise LabError(f"{where}: csv must have a header row and data rows, but got {1 if header else 0} row(s) in "
+                       f"{p!r}; check the file")
     notices: list[str] = []
-    ti = header.index(target)
-    keep = [r for r in data if not _is_missing(r[ti])]
-    if len(keep) < len(data):
-        notices.append(f"dropped {len(data) - len(keep)} row(s) whose target {target!r} is missing")
-    data = keep
-    if not data:
+    if kept < total:
+        notices.append(f"dropped {total - kept} row(s) whose target {target!r} is missing")
+    if kept == 0:
         raise LabError(f"{where}: target column {target!r} must have values, but got none; check the column")
 
-    # the target
-    raw = [r[ti].strip() for r in data]
-    nums = [_to_float(v) for v in raw]
-    class_names: list[str] | None
-    if all(v is not None for v in nums):
-        values = np.asarray(nums, dtype=np.float64)
+    # ---- the target's kind
+    tc = cols[ti]
+    class_names: list[str] | None = None
+    numeric_target = tc.bad == 0
+    if not numeric_target:
+        if task == "regression":
+            raise LabError(f"{where}: a regression target must be numeric, but got {tc.first_bad[0]!r} in "  # type: ignore[index]
+                           f"{target!r}; fix the column or drop --task regression")
+        if tc.many or (len(tc.levels) > 0.5 * kept and kept > 20):
+            shown = f"more than {MAX_TARGET_CLASSES}" if tc.many else str(len(tc.levels))
+            raise LabError(f"{where}: a class target must repeat its labels, but got {shown} distinct text values in "
+                           f"{kept} rows of {target!r}; is it an identifier column?")
+        class_names = sorted(tc.levels)
+
+    # ---- the features' kinds
+    plan: list[tuple[int, str, list[str]]] = []  # (column, "num" | "cat", levels)
+    names: list[str] = []
+    onehot: list[tuple[int, int]] = []
+    width = 0
+    for j, c in enumerate(cols):
+        if j == ti:
+            continue
+        col = c.name
+        if not c.present:
+            notices.append(f"dropped column {col!r}: every value is missing")
+            continue
+        if not c.bad:
+            if c.too_big is not None:
+                raise LabError(f"{where}: column {col!r} must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), but got "
+                               f"{c.too_big[0]} on line {c.too_big[1]}; rescale the column (e.g. to other units or "
+                               "log10) or drop it")
+            if not c.varies:
+                notices.append(f"dropped column {col!r}: constant")
+                continue
+            if c.missing:
+                notices.append(f"imputed {c.missing} missing value(s) of numeric column {col!r} with its median on "
+                               "the training rows")
+            plan.append((j, "num", []))
+            names.append(col)
+            width += 1
+            continue
+        if c.bad <= 0.1 * c.present:
+            v, line = c.first_bad  # type: ignore[misc]
+            raise LabError(
+                f"{where}: column {col!r} must be numeric like {c.present - c.bad} of its {c.present} "
+                f"values, but got the text {v!r} on line {line}; fix or blank those cells (blanks are imputed)"
+            )
+        if c.many:
+            notices.append(f"dropped column {col!r}: text with more than {MAX_CATEGORIES} distinct values (too many "
+                           "to one-hot encode)")
+            continue
+        levels = sorted(c.levels)
+        if len(levels) > 0.5 * c.present and c.present >= 20:
+            notices.append(f"dropped column {col!r}: text with {len(levels)} distinct values (an identifier or free "
+                           "text, not a category)")
+            continue
+        if len(levels) < 2:
+            notices.append(f"dropped column {col!r}: constant")
+            continue
+        if c.missing:
+            notices.append(f"imputed {c.missing} missing value(s) of categorical column {col!r} with its most "
+                           "frequent value on the training rows")
+        plan.append((j, "cat", levels))
+        names += [f"{col}={lv}" for lv in levels]
+        onehot.append((width, width + len(levels)))
+        width += len(levels)
+        notices.append(f"one-hot encoded categorical column {col!r} ({len(levels)} values)")
+    if not plan:
+        raise LabError(f"{where}: csv must have at least one usable feature column besides the target {target!r}, "
+                       f"but got none in {p!r}; check the file")
+
+    # ---- pass 2: fill the preallocated arrays, a chunk of rows at a time
+    X = np.zeros((kept, width), dtype=np.float32)
+    y_num = np.empty(kept, dtype=np.float64) if numeric_target else None
+    y_cls = np.empty(kept, dtype=np.int64) if not numeric_target else None
+    class_index = {lv: k for k, lv in enumerate(class_names or [])}
+    starts = [0]
+    for _, kind, levels in plan:
+        starts.append(starts[-1] + (1 if kind == "num" else len(levels)))
+    fh, dialect = _open_csv(p, where)
+    with fh, _csv_errors(p, where):
+        rows = _rows(fh, dialect)
+        next(rows, None)
+        i = 0
+        chunk: list[list[str]] = []
+
+        def flush() -> None:
+            nonlocal i
+            n = len(chunk)
+            tvals = [r[ti].strip() for r in chunk]
+            if y_num is not None:
+                y_num[i : i + n] = [float(v) for v in tvals]
+            else:
+                y_cls[i : i + n] = [class_index[v] for v in tvals]  # type: ignore[index]
+            for (j, kind, levels), s in zip(plan, starts):
+                vals = [r[j] for r in chunk]
+                if kind == "num":
+                    X[i : i + n, s] = [math.nan if _is_missing(v) else float(v) for v in vals]
+                    continue
+                index = {lv: k for k, lv in enumerate(levels)}
+                codes = np.asarray([index.get(v.strip(), -1) for v in vals], dtype=np.int64)
+                block = X[i : i + n, s : s + len(levels)]
+                hit = codes >= 0
+                block[np.flatnonzero(hit), codes[hit]] = 1.0
+                block[~hit] = np.nan  # missing: imputed in prepare from the training rows
+            i += n
+            chunk.clear()
+
+        for _, r in rows:
+            if _is_missing(r[ti]):
+                continue
+            chunk.append(r)
+            if len(chunk) == _CHUNK_ROWS:
+                flush()
+        if chunk:
+            flush()
+
+    # ---- the target's task
+    if numeric_target:
+        values = y_num
         from ..advisor import _infer_task
 
-        inferred = task or _infer_task(values, [])
+        inferred = task or _infer_task(values, [])  # type: ignore[arg-type]
         if inferred == "regression":
-            y, class_names = values, None
+            y: np.ndarray = values  # type: ignore[assignment]
         else:
-            uniq, y = np.unique(values, return_inverse=True)
+            uniq, y = np.unique(values, return_inverse=True)  # type: ignore[arg-type]
             class_names = [f"{u:g}" for u in uniq]
     else:
-        bad = [v for v, f in zip(raw, nums) if f is None]
-        if task == "regression":
-            raise LabError(f"{where}: a regression target must be numeric, but got {bad[0]!r} in {target!r}; "
-                           "fix the column or drop --task regression")
-        uniq_s, y = np.unique(np.asarray(raw), return_inverse=True)
-        class_names = [str(u) for u in uniq_s]
-        inferred = task or ("binary" if len(class_names) == 2 else "multiclass")
-        if len(class_names) > 0.5 * len(raw) and len(raw) > 20:
-            raise LabError(f"{where}: a class target must repeat its labels, but got {len(class_names)} distinct "
-                           f"text values in {len(raw)} rows of {target!r}; is it an identifier column?")
+        y = y_cls  # type: ignore[assignment]
     if class_names is not None:
         if len(class_names) < 2:
             raise LabError(f"{where}: target {target!r} must hold at least two classes, but got one "
-                           f"({class_names[0]!r}) in {len(raw)} rows; "
+                           f"({class_names[0]!r}) in {kept} rows; "
                            "a classifier cannot learn from one class: pick another column")
         task_name = "binary" if len(class_names) == 2 else "multiclass"
-        y = np.asarray(y, dtype=np.int64)
+        y = np.asarray(y, dtype=np.int64).reshape(-1)
     else:
         task_name = "regression"
         if float(np.std(y)) == 0.0:
             raise LabError(f"{where}: regression target {target!r} must vary, but got the constant {y[0]:g}; "
                            "pick another column")
-
-    # the features
-    columns: list[np.ndarray] = []
-    names: list[str] = []
-    n = len(data)
-    for j, col in enumerate(header):
-        if j == ti:
-            continue
-        vals = [r[j].strip() for r in data]
-        missing = [_is_missing(v) for v in vals]
-        present = [v for v, m in zip(vals, missing) if not m]
-        if not present:
-            notices.append(f"dropped column {col!r}: every value is missing")
-            continue
-        parsed = [_to_float(v) for v in present]
-        bad = [v for v, f in zip(present, parsed) if f is None]
-        if not bad:
-            arr = np.asarray([_to_float(v) if not m else np.nan for v, m in zip(vals, missing)], dtype=np.float64)
-            if any(missing):
-                med = float(np.nanmedian(arr))
-                arr = np.where(np.isnan(arr), med, arr)
-                notices.append(f"imputed {sum(missing)} missing value(s) of numeric column {col!r} with its median "
-                               f"{med:g}")
-            if np.all(arr == arr[0]):
-                notices.append(f"dropped column {col!r}: constant")
-                continue
-            columns.append(arr[:, None])
-            names.append(col)
-            continue
-        if len(bad) <= 0.1 * len(present):
-            row = next(i for i, (v, m) in enumerate(zip(vals, missing), start=2) if not m and _to_float(v) is None)
-            raise LabError(
-                f"{where}: column {col!r} must be numeric like {len(present) - len(bad)} of its {len(present)} "
-                f"values, but got the text {bad[0]!r} on line {row}; fix or blank those cells (blanks are imputed)"
-            )
-        levels = sorted(set(present))
-        if len(levels) > 0.5 * len(present) and len(present) >= 20:
-            notices.append(f"dropped column {col!r}: text with {len(levels)} distinct values (an identifier or free "
-                           "text, not a category)")
-            continue
-        if any(missing):
-            mode = max(levels, key=present.count)
-            vals = [mode if m else v for v, m in zip(vals, missing)]
-            notices.append(f"imputed {sum(missing)} missing value(s) of categorical column {col!r} with its most "
-                           f"frequent value {mode!r}")
-        if len(levels) < 2:
-            notices.append(f"dropped column {col!r}: constant")
-            continue
-        onehot = np.zeros((n, len(levels)), dtype=np.float64)
-        index = {lv: k for k, lv in enumerate(levels)}
-        for i, v in enumerate(vals):
-            onehot[i, index[v]] = 1.0
-        columns.append(onehot)
-        names += [f"{col}={lv}" for lv in levels]
-        notices.append(f"one-hot encoded categorical column {col!r} ({len(levels)} values)")
-    if not columns:
-        raise LabError(f"{where}: csv must have at least one usable feature column besides the target {target!r}, "
-                       f"but got none in {p!r}; check the file")
-    X = np.concatenate(columns, axis=1).astype(np.float32)
-    name = os.path.splitext(os.path.basename(p))[0]
-    return Dataset(name, X, y, task_name, names, target, class_names, notices)
+    name = os.path.splitext(base)[0]
+    return Dataset(name, X, y, task_name, names, target, class_names, notices, onehot)  # type: ignore[arg-type]
 
 
 def load_data(dataset: str | None = None, csv_path: str | None = None, target: str | None = None, *,
@@ -266,6 +414,15 @@ class Prepared:
     """Regression: the loss sees ``(y - y_center) / y_scale``; metrics are in the original units."""
     notices: list[str] = field(default_factory=list)
     train_counts: list[int] | None = None
+    y_transform: str | None = None
+    """Regression: ``"log"`` when the loss sees ``(log1p(y) - y_center) / y_scale`` (``--target-transform log``)."""
+
+    def to_original(self, z: np.ndarray) -> np.ndarray:
+        """Regression outputs (what the loss saw) back in the target's units, float64."""
+        v = np.asarray(z, dtype=np.float64) * self.y_scale + self.y_center
+        if self.y_transform == "log":
+            v = np.expm1(np.minimum(v, np.log(np.finfo(np.float64).max)))
+        return v
 
 
 def _split_indices(data: Dataset, rng: np.random.Generator, where: str) -> tuple[np.ndarray, ...]:
@@ -296,6 +453,58 @@ def _split_indices(data: Dataset, rng: np.random.Generator, where: str) -> tuple
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)
 
 
+def _impute_and_scale(data: Dataset, tr: np.ndarray, va: np.ndarray, te: np.ndarray,
+                      notices: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three feature splits with missing values imputed and the columns standardised, every statistic from
+    the training rows only (median of a numeric column, most frequent level of a one-hot block, mean and
+    standard deviation in float64); float32."""
+    parts = [data.X[tr], data.X[va], data.X[te]]  # copies: data.X stays as loaded
+    train = parts[0]
+    missing = np.zeros(train.shape[1], dtype=bool)
+    for a in parts:
+        missing |= np.isnan(a).any(0)
+    filled: list[str] = []
+    in_block = np.zeros(train.shape[1], dtype=bool)
+    for start, stop in data.onehot:
+        in_block[start:stop] = True
+        if not missing[start]:
+            continue
+        mode = int(np.argmax(np.nansum(train[:, start:stop], 0)))
+        for a in parts:
+            rows = np.isnan(a[:, start])
+            a[rows, start:stop] = 0.0
+            a[rows, start + mode] = 1.0
+        col, level = data.feature_names[start + mode].split("=", 1)
+        filled.append(f"{col!r} by its most frequent value {level!r}")
+    for k in np.flatnonzero(missing & ~in_block):
+        present = train[:, k][~np.isnan(train[:, k])]
+        med = float(np.median(present)) if present.size else 0.0
+        for a in parts:
+            a[np.isnan(a[:, k]), k] = med
+        filled.append(f"{data.feature_names[k]!r} by its median {med:g}"
+                      + ("" if present.size else " (no training value: 0)"))
+    if filled:
+        notices.append(f"missing feature values imputed with statistics of the {len(tr)} training rows only: "
+                       + ", ".join(filled))
+    mean = train.mean(0, dtype=np.float64)
+    std = train.std(0, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)
+    return tuple(((a - mean) / std).astype(np.float32) for a in parts)  # type: ignore[return-value]
+
+
+def _log_target(y_tr: np.ndarray, y_va: np.ndarray, data: Dataset, outliers: float, notices: list[str],
+                where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``log1p`` of the training and validation targets (``--target-transform log``)."""
+    low = float(min(np.min(y_tr), np.min(y_va)))
+    if float(np.min(data.y)) < 0 or low < 0:
+        cause = (" after --outliers moved some of them below 0" if float(np.min(data.y)) >= 0 and outliers else "")
+        raise LabError(f"{where}: target_transform 'log' needs targets >= 0, but got {low:g} in {data.target_name!r}"
+                       f"{cause}; drop --target-transform or shift the target")
+    notices.append("target transform log: the losses train on log1p(target); predictions are mapped back with "
+                   "expm1, so every metric is in the target's units")
+    return np.log1p(y_tr.astype(np.float64)), np.log1p(y_va.astype(np.float64))
+
+
 def _imbalance(y: np.ndarray, ratio: float, ranks: np.ndarray, num_classes: int, rng: np.random.Generator,
                reference: np.ndarray) -> np.ndarray:
     """Indices of ``y`` kept so that class counts fall geometrically from the largest to ``ratio`` times it."""
@@ -317,6 +526,7 @@ def prepare(
     imbalance: float | None = None,
     label_noise: float = 0.0,
     outliers: float = 0.0,
+    target_transform: str | None = None,
     where: str = "compare",
 ) -> Prepared:
     """Split, stress (train and validation only) and standardise; see the module docstring.
@@ -324,8 +534,17 @@ def prepare(
     ``imbalance`` ``R`` in ``(0, 1]`` keeps the class with the most rows whole and subsamples the others so that the
     counts fall geometrically, by rank of class size, to ``R`` times the largest; ``label_noise`` ``P`` gives that
     share of rows a different random class; ``outliers`` ``P`` moves that share of regression targets by 5 to 10
-    standard deviations.
+    standard deviations. ``target_transform="log"`` (regression, targets >= 0) has the losses see ``log1p`` of the
+    target (then scaled as usual); :meth:`Prepared.to_original` maps predictions back, so metrics stay in the
+    target's units. Missing feature values are imputed and the features standardised with statistics of the
+    training rows only (:func:`_impute_and_scale`).
     """
+    if target_transform not in TARGET_TRANSFORMS:
+        raise LabError(f"{where}: target_transform must be one of None, 'log', but got {target_transform!r}; pass "
+                       "--target-transform log or leave it out")
+    if target_transform is not None and data.task != "regression":
+        raise LabError(f"{where}: target_transform applies to regression targets, but got a {data.task} task; drop "
+                       "--target-transform")
     classification = data.task != "regression"
     if imbalance is not None and not (classification and 0.0 < imbalance <= 1.0):
         raise LabError(f"{where}: imbalance must be a ratio in (0, 1] on a classification task, but got {imbalance!r}"
@@ -340,7 +559,7 @@ def prepare(
     tr, va, te = _split_indices(data, rng, where)
     notices: list[str] = [f"split {len(tr)}/{len(va)}/{len(te)} rows (train/validation/test"
                           f"{', stratified by class' if classification else ''}, seed {seed})"]
-    X, y = data.X, data.y
+    y = data.y
     y_tr, y_va = y[tr].copy(), y[va].copy()
     if classification and imbalance is not None and imbalance < 1.0:
         C = data.num_classes or 0
@@ -370,15 +589,11 @@ def prepare(
             part[hit] += sign * rng.uniform(5.0, 10.0, size=int(hit.sum())) * sd
         notices.append(f"outliers {outliers:g}: about {outliers:.0%} of the training and validation targets moved by "
                        f"5-10 standard deviations ({sd:.4g}); test targets are clean")
-    mean = X[tr].mean(0)
-    std = X[tr].std(0)
-    std = np.where(std > 0, std, 1.0)
-
-    def scale(a: np.ndarray) -> np.ndarray:
-        return ((a - mean) / std).astype(np.float32)
-
+    X_tr, X_va, X_te = _impute_and_scale(data, tr, va, te, notices)
     center, spread = 0.0, 1.0
     y_te = y[te]
+    if not classification and target_transform == "log":
+        y_tr, y_va = _log_target(y_tr, y_va, data, outliers, notices, where)
     if not classification:
         center = float(np.median(y_tr))
         spread = float(1.4826 * np.median(np.abs(y_tr - center))) or float(np.std(y_tr)) or 1.0
@@ -389,6 +604,6 @@ def prepare(
         y_te = np.asarray(y_te, dtype=np.float64)
     counts_tr = np.bincount(y_tr, minlength=data.num_classes or 0).tolist() if classification else None
     return Prepared(
-        scale(X[tr]), y_tr, scale(X[va]), y_va, scale(X[te]), y_te, data.task, data.num_classes,
-        center, spread, notices, counts_tr,
+        X_tr, y_tr, X_va, y_va, X_te, y_te, data.task, data.num_classes,
+        center, spread, notices, counts_tr, y_transform=target_transform if not classification else None,
     )

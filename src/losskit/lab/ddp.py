@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -46,10 +47,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "TORCHRUN_VARIABLES",
     "DataParallelRun",
     "GlobalBatchDropout",
     "GlobalBatchLoss",
+    "PeerLostError",
     "in_process_group",
     "is_main",
     "mean_denominator",
@@ -59,6 +62,9 @@ __all__ = [
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 """What ``torchrun`` sets for every worker; with all of them present the lab joins the process group."""
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a process waits for the others in a collective before the run ends (``compare --timeout``); torch's
+own default is 30 minutes."""
 PROBE_ROWS = 256
 """Rows of the probe that checks a loss's mean against ``sum / mean_denominator``."""
 
@@ -75,22 +81,60 @@ def in_process_group(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 @contextlib.contextmanager
-def process_group() -> Iterator[bool]:
+def process_group(timeout: float | None = None) -> Iterator[bool]:
     """Join the default process group (gloo) when started by ``torchrun`` with more than one process.
 
     Does nothing when a group is already initialised (the caller's is used, and kept) or when the torchrun
     variables are absent; a group created here is destroyed on exit. Yields whether several processes run.
+    ``timeout`` (seconds, default :data:`DEFAULT_TIMEOUT`) bounds every collective of a group created here: a
+    process that stops or dies ends the others' runs after it instead of torch's 30 minutes.
     """
+    seconds = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    if not seconds > 0:
+        raise V.LossValueError(f"process_group: timeout must be a positive number of seconds, but got {timeout!r}; "
+                               f"pass e.g. --timeout {DEFAULT_TIMEOUT:g}")
     created = False
     if (dist.is_available() and not dist.is_initialized() and all(v in os.environ for v in TORCHRUN_VARIABLES)
             and int(os.environ["WORLD_SIZE"]) > 1):
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=seconds))
         created = True
     try:
         yield lkd.is_distributed()
     finally:
         if created and dist.is_initialized():
             dist.destroy_process_group()
+
+
+class PeerLostError(RuntimeError):
+    """Another process of the run stopped, died or did not answer within the timeout (``losskit compare``
+    prints the message on one line and exits with code 1 on every rank that notices)."""
+
+    user_facing = True
+    exit_code = 1
+
+    @classmethod
+    @contextlib.contextmanager
+    def translate(cls, timeout: float | None = None) -> Iterator[None]:
+        """Turn a failed collective of a multi-process run into this error (other errors pass unchanged)."""
+        try:
+            yield
+        except RuntimeError as err:
+            if isinstance(err, cls) or not lkd.is_distributed() or not _is_comm_failure(err):
+                raise
+            seconds = DEFAULT_TIMEOUT if timeout is None else timeout
+            detail = " ".join(str(err).split())
+            detail = detail.rsplit("] ", 1)[-1][:160]  # gloo's message without its source location
+            raise cls(f"compare: every process must answer within --timeout {seconds:g} s, but rank {lkd.rank()} of "
+                      f"{lkd.world_size()} lost contact with another ({detail}); a process stopped or died: see its "
+                      "own message, then rerun") from None
+
+
+def _is_comm_failure(err: BaseException) -> bool:
+    dist_error = getattr(dist, "DistError", None)
+    if dist_error is not None and isinstance(err, dist_error):
+        return True
+    text = str(err).lower()
+    return any(k in text for k in ("gloo", "timed out", "connection closed", "connection reset", "broken pipe"))
 
 
 def is_main() -> bool:

@@ -9,6 +9,7 @@ scale (so ``huber`` has ``delta = 1.345``).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Sequence
 
@@ -16,9 +17,12 @@ import numpy as np
 import torch
 
 from .. import advisor
-from ._extras import LabError, figure
+from ._extras import LabError, figure, output_file, save_figure
 
-__all__ = ["loss_curve", "plot_shapes", "register"]
+__all__ = ["DEFAULT_NAME", "loss_curve", "plot_shapes", "register"]
+
+DEFAULT_NAME = "loss-shapes.png"
+"""The file written when ``out`` is an existing folder (and the CLI's default ``--out``)."""
 
 _UNIT_REGRESSION = advisor.TargetStats(num_samples=4, shape=(4,), dtype="float32", mean=0.0, std=1.0, median=0.0,
                                        mad_sigma=1.0, outlier_share=0.0, skewness=0.0, minimum=-1.0, maximum=1.0)
@@ -51,13 +55,20 @@ def loss_curve(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def plot_shapes(names: str | Sequence[str], out: str | os.PathLike, *, span: float = 3.0, points: int = 401) -> str:
     """Draw each loss and its gradient (one figure, PNG at ``out``); returns the path.
 
+    ``out`` may be an existing folder: the PNG is then ``out/loss-shapes.png`` (:data:`DEFAULT_NAME`). The file is
+    written atomically (nothing half-written on failure).
+
     Raises:
         LossOptionError: an unknown loss name (with the close matches) or one this build lacks.
-        LabError: ``span`` not positive.
+        LabError: ``span`` not a positive finite number, ``points`` below 2, or ``out`` in a missing or read-only
+            folder.
         MissingExtraError: matplotlib missing.
     """
-    if not span > 0:
-        raise LabError(f"plot_shapes: span must be > 0, but got {span!r}; pass e.g. span=3")
+    if isinstance(span, bool) or not isinstance(span, (int, float)) or not (math.isfinite(span) and span > 0):
+        raise LabError(f"plot-shapes: span must be a positive finite number, but got {span!r}; pass e.g. --span 3")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise LabError(f"plot-shapes: points must be an integer >= 2, but got {points!r}; pass e.g. points=401")
+    path = output_file(out, DEFAULT_NAME, "plot-shapes", "out")
     wanted = [n.strip().lower() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
     resolved: list[str] = []
     for n in wanted:
@@ -87,9 +98,7 @@ def plot_shapes(names: str | Sequence[str], out: str | os.PathLike, *, span: flo
             ax.axvline(0, color="gray", lw=0.5)
             ax.legend(fontsize=8)
     fig.tight_layout()
-    path = os.fspath(out)
-    fig.savefig(path, dpi=90)
-    return path
+    return save_figure(fig, path, "plot-shapes", "out", dpi=90)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,8 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--losses", default="mse,l1,huber,smooth-l1,logcosh", metavar="a,b,c",
                    help=f"loss names (default mse,l1,huber,smooth-l1,logcosh) among: {', '.join(advisor.LOSS_MENU)}")
-    p.add_argument("--out", default="loss-shapes.png", metavar="FILE.png", help="the PNG to write "
-                   "(default loss-shapes.png)")
+    p.add_argument("--out", default=DEFAULT_NAME, metavar="FILE.png", help="the PNG to write (default "
+                   f"{DEFAULT_NAME}); an existing folder gets {DEFAULT_NAME} inside it")
     p.add_argument("--span", type=float, default=3.0, help="draw errors/margins in [-span, span] (default 3)")
     p.set_defaults(func=_main)
 
