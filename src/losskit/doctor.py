@@ -390,7 +390,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("logs", nargs="+", metavar="FILE", help="the log file(s) to read")
     p.add_argument("--format", choices=FORMATS, default="auto",
                    help="the log's layout (default auto: detected from the content)")
-    p.add_argument("--plot", metavar="FILE", help="also write a PNG of the curves with the verdicts (needs matplotlib)")
+    p.add_argument("--plot", metavar="FILE", help="also write a PNG of the curves with the verdicts (needs "
+                   "matplotlib); an existing folder gets doctor.png inside it")
     p.set_defaults(func=_main)
 
 
@@ -412,6 +413,9 @@ def _main(args: argparse.Namespace) -> int:
         raise V.LossValueError("doctor: FILE must hold at least 2 epochs (or steps) of training loss per run, but "
                                "no run has them; train longer or log more often")
     if args.plot:
-        plot_curves({k: runs[k] for k in diagnoses}, diagnoses, args.plot)
-        print(f"plot: {args.plot}")
+        from .lab._extras import output_file
+
+        path = output_file(args.plot, "doctor.png", "doctor", "--plot")  # a folder gets doctor.png inside
+        plot_curves({k: runs[k] for k in diagnoses}, diagnoses, path)
+        print(f"plot: {path}")
     return 0
