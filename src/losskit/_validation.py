@@ -13,8 +13,8 @@ Every loss calls into this module before it computes. It holds three things:
   cost microseconds and run on every call. Checks that read tensor *values* (NaN, ranges, probabilities
   that sum to 1) cost a pass over memory and, on an accelerator, a device sync, so by default they
   run only on the first call of each loss for each kind of input (same loss, dtypes, number of
-  dimensions and device) and never while :func:`torch.compile` traces. A call whose checks fail (an
-  error, or a warning that a filter turns into one) does not count as checked.
+  dimensions and device). A call whose checks fail (an error, or a warning that a filter turns into
+  one) does not count as checked.
 
 The modes of :func:`set_guard`:
 
@@ -28,6 +28,21 @@ mode     what runs
 ======== ===================================================================================
 
 The initial mode is read from the environment variable ``LOSSKIT_GUARD`` (default ``"first"``).
+
+**Threads.** :func:`set_guard` is one process-wide switch: a mode set in any thread holds in every thread.
+:func:`guard` is a block-scoped override for the thread that runs the ``with`` block only (like
+:func:`torch.no_grad`); it starts with no input kind marked as checked and leaves the process-wide memory of
+checked kinds untouched.
+
+**Where values cannot be read.** Metadata checks run everywhere and raise losskit's errors. Value checks
+step aside (the call neither checks nor counts as checked) under :mod:`torch.func` transforms (vmap, grad,
+vjp, jacrev ...), on meta and fake tensors, under fake or proxy dispatch modes (``make_fx``), ``torch.jit.trace``
+and :func:`torch.export` (strict and non-strict). Under :func:`torch.compile` they add nothing to the graph in
+``"first"`` mode; in ``"always"`` and ``"strict"`` they run eagerly at a graph break (with ``fullgraph=True``
+that is a :class:`LossOptionError` saying to use ``"first"`` or drop ``fullgraph``). A losskit error raised
+while Dynamo traces reaches the caller as itself, ``fullgraph=True`` included (:class:`LosskitError`).
+:func:`warn` attributes a warning to the first frame outside losskit and ``torch.nn.Module``'s call
+machinery: the user's line.
 
 Example:
     >>> import losskit as lk
@@ -272,11 +287,14 @@ def _values_unreadable(tensors: Sequence[Tensor | None]) -> bool:
         return True
     if _functorch_active() or _compiling() or _jit_tracing():
         return True
-    if _get_dispatch_mode is not None and any(_get_dispatch_mode(k) is not None for k in _MODE_KEYS):
-        return True
-    return any(
-        t is not None and (t.is_meta or (type(t) not in _PLAIN and _is_fake(t))) for t in tensors
-    )
+    if _get_dispatch_mode is not None:
+        for key in _MODE_KEYS:
+            if _get_dispatch_mode(key) is not None:
+                return True
+    for t in tensors:
+        if t is not None and (t.is_meta or (type(t) not in _PLAIN and _is_fake(t))):
+            return True
+    return False
 
 
 def _fullgraph_tracing() -> bool:
