@@ -52,6 +52,46 @@ def test_classification_metrics_match_sklearn():
     assert got["balanced_accuracy"] == pytest.approx(M.balanced_accuracy_score(y, pred))
     assert got["macro_f1"] == pytest.approx(M.f1_score(y, pred, average="macro"))
     assert got["per_class_recall"] == pytest.approx(list(M.recall_score(y, pred, average=None)))
+    assert got["roc_auc"] == pytest.approx(M.roc_auc_score(y, probs, multi_class="ovr", average="macro"))
+    assert got["pr_auc"] == pytest.approx(M.average_precision_score(np.eye(4)[y], probs, average="macro"))
+    assert got["log_loss"] == pytest.approx(M.log_loss(y, probs))
+    assert got["brier"] == pytest.approx(M.brier_score_loss(y, probs))
+
+
+def test_binary_threshold_free_metrics_match_sklearn_with_ties():
+    from sklearn import metrics as M
+
+    rng = np.random.default_rng(3)
+    p1 = np.round(rng.uniform(0.05, 0.95, 90), 1)  # many tied scores
+    y = (rng.uniform(size=90) < p1).astype(np.int64)
+    probs = np.stack([1 - p1, p1], 1)
+    got = classification_metrics(y, probs)
+    assert got["roc_auc"] == pytest.approx(M.roc_auc_score(y, p1))
+    assert got["pr_auc"] == pytest.approx(M.average_precision_score(y, p1))
+    assert got["log_loss"] == pytest.approx(M.log_loss(y, probs))
+    assert got["brier"] == pytest.approx(M.brier_score_loss(y, p1))
+    # a given y_pred replaces the argmax in the thresholded metrics only
+    moved = classification_metrics(y, probs, y_pred=(p1 >= 0.3).astype(np.int64))
+    assert moved["balanced_accuracy"] == pytest.approx(M.balanced_accuracy_score(y, p1 >= 0.3))
+    assert moved["roc_auc"] == got["roc_auc"] and moved["brier"] == got["brier"]
+
+
+def test_tune_threshold_by_hand():
+    from losskit.lab.runner import tune_threshold
+
+    # by hand: predicting 1 for p >= 0.25 separates the classes; the cut lies midway between 0.2 and 0.3
+    assert tune_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.25)
+    # one positive among four, ranked second: p >= 0.125 catches it with one false positive (BA 5/6)
+    assert tune_threshold([0, 0, 0, 1], [0.1, 0.2, 0.05, 0.15]) == pytest.approx(0.125)
+
+
+def test_auto_epochs_scale_with_the_data():
+    from losskit.lab.runner import auto_epochs
+
+    assert auto_epochs(90, 128) == (300, 60)  # iris: one step per epoch, capped at 300 epochs
+    assert auto_epochs(1078, 128) == (45, 10)  # digits: 9 steps per epoch, 400 / 9 -> 45
+    assert auto_epochs(341, 128) == (134, 26)  # breast_cancer: 3 steps per epoch
+    assert auto_epochs(100_000, 128) == (40, 10)
 
 
 def test_ece_by_hand():
@@ -191,7 +231,7 @@ def test_foreign_output_folder_is_refused(tmp_path):
 def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'losskit\[lab\]'"):
-        compare("diabetes", losses="mse", epochs=1, seeds=1, out=None, progress=True)
+        compare("diabetes", losses="mse", epochs=1, runs=1, out=None, progress=True)
 
 
 # ------------------------------------------------------------------ end to end
@@ -201,13 +241,16 @@ def _check_outputs(folder, result):
     data = json.loads((folder / "results.json").read_text())
     assert data["task"] == result.task and data["metric"] == result.metric
     assert [x["name"] for x in data["losses"]] == [s.name for s in result.summaries]
+    runs = result.config["runs"]
     for entry in data["losses"]:
-        assert len(entry["runs"]) == result.config["seeds"]
+        assert len(entry["runs"]) == runs and [r["split"] for r in entry["runs"]] == list(range(runs))
         assert set(entry["mean"]) == set(result.metrics)
-        assert all(r["doctor"]["verdict"] for r in entry["runs"])
+        assert all((r["doctor"] or {}).get("verdict") for r in entry["runs"]) == (entry["kind"] == "loss")
+    _recompute_the_verdict(data)
+    trained = [s for s in result.summaries if s.kind == "loss"]
     with open(folder / "curves.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    expected_rows = sum(len(r.train_losses) for s in result.summaries for r in s.runs)
+    expected_rows = sum(len(r.train_losses) for s in trained for r in s.runs)
     assert len(rows) == expected_rows and all(np.isfinite(float(r["train_loss"])) for r in rows)
     for png in ("curves.png", "metrics.png", "winner.png"):
         assert (folder / png).read_bytes()[:8] == PNG
@@ -217,14 +260,29 @@ def _check_outputs(folder, result):
     assert result.verdict.split(":")[0] in html and "src='http" not in html
     from losskit.doctor import read_curves
 
-    assert len(read_curves(folder / "curves.csv")) == len(result.summaries) * result.config["seeds"]
+    assert len(read_curves(folder / "curves.csv")) == len(trained) * runs
+
+
+def _recompute_the_verdict(data):
+    """Anyone can recompute the verdict from results.json: every run's metric, through the stats module."""
+    from losskit.lab.stats import decide
+
+    cmp = data["comparison"]
+    rows = [x for x in data["losses"] if x["kind"] != "reference"]
+    values = {x["name"]: [r["metrics"][data["metric"]] for r in x["runs"]] for x in rows}
+    again = decide(values, metric=data["metric"], higher_is_better=cmp["higher_is_better"], n_train=cmp["n_train"],
+                   n_test=cmp["n_test"], baseline=cmp["baseline"], alpha=cmp["alpha"], margin=cmp["margin"])
+    assert again.winner == data["winner"] == cmp["winner"]
+    assert [p.p_holm for p in again.pairs] == pytest.approx([p["p_holm"] for p in cmp["pairs"]], nan_ok=True)
+    assert [p.diffs for p in again.pairs] == [p["diffs"] for p in cmp["pairs"]]
 
 
 @needs_ce
 def test_compare_end_to_end_classification(tmp_path):
     out = tmp_path / "out"
-    result = compare("iris", losses="ce,focal", epochs=4, seeds=2, out=str(out), progress=False)
-    assert [s.name for s in result.summaries] == ["ce", "focal"]
+    result = compare("iris", losses="ce,focal", epochs=4, runs=2, out=str(out), progress=False)
+    assert [(s.name, s.kind) for s in result.summaries] == [("ce", "loss"), ("focal", "loss"),
+                                                            ("logistic-regression", "reference")]
     assert result.metric == "balanced_accuracy"
     for s in result.summaries:
         vals = [r.metrics["balanced_accuracy"] for r in s.runs]
@@ -232,14 +290,14 @@ def test_compare_end_to_end_classification(tmp_path):
         assert s.std["balanced_accuracy"] == pytest.approx(np.std(vals, ddof=1))
     _check_outputs(out, result)
     # a second run replaces the folder as a whole
-    compare("iris", losses="ce", epochs=2, seeds=1, out=str(out), progress=False)
+    compare("iris", losses="ce", epochs=2, runs=1, out=str(out), progress=False)
     assert json.loads((out / "results.json").read_text())["config"]["losses"] == ["ce"]
     assert [p for p in os.listdir(tmp_path) if p != "out"] == []
 
 
 def test_compare_end_to_end_regression_with_outliers(tmp_path):
     out = tmp_path / "reg"
-    result = compare("diabetes", losses="mse,huber", epochs=3, seeds=2, outliers=0.1, out=str(out),
+    result = compare("diabetes", losses="mse,huber", epochs=3, runs=2, outliers=0.1, out=str(out),
                      progress=False, amp=True, accumulate=2)
     assert result.metric == "mae" and result.task == "regression"
     assert all(np.isfinite(s.mean["mae"]) for s in result.summaries)
@@ -255,38 +313,50 @@ def test_compare_from_a_csv(tmp_path):
         lines.append(f"{x1:.4f},{colour},{2 * x1 + (colour == 'red') + 0.1 * rng.normal():.4f}")
     lines[5] = "," + lines[5].split(",", 1)[1]  # one missing numeric value
     path = _write(tmp_path / "data.csv", "\n".join(lines))
-    result = compare(csv=path, target="y", losses="mse,l1", epochs=2, seeds=1, out=None, progress=False)
+    result = compare(csv=path, target="y", losses="mse,l1", epochs=2, runs=1, out=None, progress=False)
     assert result.task == "regression" and result.num_features == 3 and result.dataset == "data"
     assert any("imputed 1 missing value(s) of numeric column 'x1'" in n for n in result.notices)
     assert any("one-hot encoded categorical column 'colour'" in n for n in result.notices)
 
 
-def test_winner_needs_a_lead_beyond_the_spread():
-    from losskit.lab.runner import LossSummary, _verdict
+def _decided(values, margin=0.01, runs=None):
+    from losskit.lab.runner import _verdict
+    from losskit.lab.stats import decide
 
-    def s(name, mean, std):
-        return LossSummary(name, "X", {}, [], "", False, {"mae": mean}, {"mae": std}, [], [])
+    c = decide(values, metric="balanced_accuracy", higher_is_better=True, n_train=800, n_test=200, baseline="ce",
+               margin=margin)
+    return _verdict(c, len(values), runs or len(next(iter(values.values()))), "ce")
 
-    assert _verdict([s("a", 1.0, 0.1), s("b", 1.5, 0.1)], "mae", 3)[0] == "a"
-    winner, text = _verdict([s("a", 1.0, 0.3), s("b", 1.2, 0.1)], "mae", 3)
-    assert winner is None and "within the seed-to-seed spread (0.3)" in text
-    winner, text = _verdict([s("a", 1.0, 0.0), s("b", 1.5, 0.0)], "mae", 1)
-    assert winner is None and "one seed" in text
+
+def test_the_verdict_sentence():
+    winner, text = _decided({"ce": [0.80, 0.81, 0.79, 0.80, 0.80], "w": [0.90, 0.90, 0.91, 0.89, 0.90]})
+    assert winner == "w" and text.startswith("winner: w on test balanced accuracy") and "closest: ce" in text
+    # a lead under the margin is a practical tie whatever the number of runs
+    winner, text = _decided({"ce": [0.80, 0.81, 0.79, 0.80, 0.80], "w": [0.805, 0.815, 0.795, 0.805, 0.805]})
+    assert winner is None and "below the practical margin" in text and "p = 0" in text
+    # a noisy lead above the margin: more runs would tell
+    winner, text = _decided({"ce": [0.80, 0.84, 0.76, 0.80, 0.82], "w": [0.85, 0.83, 0.80, 0.86, 0.84]})
+    assert winner is None and re.search(r"about \d+ runs \(--runs \d+\) would resolve", text)
+    # a lead hidden by a spread no number of splits can reduce
+    winner, text = _decided({"ce": [0.80, 0.90, 0.70, 0.85, 0.75], "w": [0.84, 0.78, 0.89, 0.80, 0.86]})
+    assert winner is None and "cannot resolve" in text
+    winner, text = _decided({"ce": [0.8], "w": [0.9]})
+    assert winner is None and "one run" in text and "--runs 5" in text
 
 
 def test_each_loss_against_the_baseline():
     from losskit.lab.runner import LossSummary, _versus_baseline
+    from losskit.lab.stats import decide
 
-    def s(name, ba, rec, std, baseline=False):
-        mean = {"balanced_accuracy": ba, "minority_recall": rec}
-        spread = {"balanced_accuracy": std, "minority_recall": std}
-        return LossSummary(name, "X", {}, [], "", baseline, mean, spread, [], [])
-
-    lines = _versus_baseline([s("w", 0.90, 0.50, 0.01), s("f", 0.875, 0.30, 0.02), s("ce", 0.87, 0.31, 0.01, True)],
-                             "balanced_accuracy", 3)
-    assert lines[0] == ("w vs ce: balanced accuracy +0.03 (spread 0.01: better beyond the spread); "
-                        "minority recall +0.19 (spread 0.01: better beyond the spread)")
-    assert "within the spread" in lines[1] and len(lines) == 2
+    values = {"ce": [0.80, 0.81, 0.79, 0.80, 0.80], "w": [0.90, 0.90, 0.91, 0.89, 0.90],
+              "f": [0.80, 0.82, 0.78, 0.81, 0.80]}
+    c = decide(values, metric="balanced_accuracy", higher_is_better=True, n_train=800, n_test=200, baseline="ce",
+               margin=0.01)
+    rows = [LossSummary(n, "X", {}, [], "", n == "ce", {"balanced_accuracy": float(np.mean(v))}, {}, [], [])
+            for n, v in values.items()]
+    lines = _versus_baseline(c, rows)
+    assert lines[0].startswith("w vs ce: balanced accuracy gain +0.1 (95% CI [") and lines[0].endswith("): better")
+    assert "Holm over 2" in lines[0] and lines[1].endswith("no clear difference") and len(lines) == 2
 
 
 # ------------------------------------------------------------------ CLI
@@ -309,11 +379,11 @@ def test_cli_bad_input_exit_code_2(tmp_path, capsys):
 
 def test_cli_compare_recommend_and_shapes(tmp_path, capsys):
     out = tmp_path / "o"
-    code = main(["compare", "--dataset", "diabetes", "--losses", "mse,l1", "--epochs", "2", "--seeds", "1",
+    code = main(["compare", "--dataset", "diabetes", "--losses", "mse,l1", "--epochs", "2", "--runs", "1",
                  "--out", str(out), "--no-progress"])
     assert code == 0 and (out / "report.html").is_file()
     printed = capsys.readouterr().out
-    assert "mae ↓" in printed and "one seed" in printed
+    assert "mae ↓" in printed and "one run" in printed
     assert main(["recommend", "--dataset", "diabetes"]) == 0
     assert "loss_fn = lk.MSELoss()" in capsys.readouterr().out
     png = tmp_path / "shapes.png"
@@ -338,7 +408,7 @@ def test_compare_leaves_the_global_torch_generator_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    compare("diabetes", losses="mse", epochs=1, seeds=1, out=None, progress=False)
+    compare("diabetes", losses="mse", epochs=1, runs=1, out=None, progress=False)
     torch.testing.assert_close(torch.rand(3), expected)
 
 

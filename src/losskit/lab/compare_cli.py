@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 
 from ..advisor import LOSS_MENU
 from .data import BUILTIN
@@ -12,10 +14,47 @@ __all__ = ["register"]
 
 
 def _floats(text: str) -> tuple[int, ...]:
+    """``--hidden``: comma-separated layer widths >= 1 (an empty string: no hidden layer, a linear model)."""
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        widths = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 128,64, got {text!r}") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"expected layer widths >= 1 such as 128,64, got {text!r}")
+    return widths
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = True
+            ) -> Callable[[str], float]:
+    """An argparse type: a finite number in the interval from ``low`` to ``high`` (open or closed ends)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not math.isfinite(value) or not inside:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text}")
+        return value
+
+    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compare",
         help="train a small network with each candidate loss on a data set and compare them (the main job)",
-        description="Recommend losses for a data set's target, train the same MLP with each (same stratified "
-        "train/validation/test split, same seeds, AdamW, early stopping on the validation metric with the best "
-        "checkpoint kept), and compare them on the clean test split over several seeds: a table, and in --out "
-        "results.json, curves.csv, PNG plots and a self-contained report.html. A winner is named only when its lead "
-        "exceeds the seed-to-seed spread.",
+        description="Recommend losses for a data set's target, train the same MLP with each (AdamW, early stopping "
+        "with the best checkpoint kept) in paired runs (run r: stratified split r and seed r for every loss), and "
+        "compare them on the clean test split: a table, and in --out results.json, curves.csv, PNG plots and a "
+        "self-contained report.html. A winner is named only when it beats every other loss (and, for two classes, "
+        "the baseline with a tuned threshold) on the paired per-run differences, by Nadeau and Bengio's corrected "
+        "resampled t-test with Holm's correction, and by at least --margin.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="NAME", help=f"a data set bundled with scikit-learn: {', '.join(BUILTIN)}")
@@ -37,32 +77,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=("binary", "multiclass", "regression"), help="override the inferred task")
     p.add_argument("--losses", default="auto", metavar="auto|a,b,c",
                    help=f"'auto' (default: the advisor's candidates) or names among: {', '.join(LOSS_MENU)}")
-    p.add_argument("--candidates", type=int, default=4, metavar="N",
+    p.add_argument("--candidates", type=_integer(1), default=4, metavar="N",
                    help="how many advisor candidates 'auto' trains, the plain baseline included (default 4)")
-    p.add_argument("--epochs", type=int, default=40, metavar="N", help="maximum epochs per run (default 40)")
-    p.add_argument("--seeds", type=int, default=3, metavar="K",
-                   help="seeds per loss; results are mean ± std over them (default 3)")
-    p.add_argument("--patience", type=int, default=10, metavar="N",
-                   help="early stopping: epochs without a better validation metric before stopping (default 10; "
-                   "0 turns it off)")
-    p.add_argument("--batch-size", type=int, default=128, metavar="N", help="mini-batch size (default 128)")
-    p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 0.003)")
-    p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay (default 0.01)")
+    p.add_argument("--epochs", type=_integer(1), default=None, metavar="N",
+                   help="maximum epochs per run (default: enough for 400 optimizer steps, 40 to 300)")
+    p.add_argument("--runs", "--seeds", dest="runs", type=_integer(1), default=None, metavar="K",
+                   help="paired runs per loss: run r uses split r and seed r for every loss (default 10)")
+    p.add_argument("--patience", type=_integer(0), default=None, metavar="N",
+                   help="early stopping: epochs without a better validation criterion before stopping (default: a "
+                   "fifth of the automatic epochs, at least 10; 0 turns it off)")
+    p.add_argument("--margin", type=_number(0.0), default=None, metavar="M",
+                   help="the smallest gain on the primary metric that counts for a winner (default 0.01 of balanced "
+                   "accuracy; 1%% of the baseline's MAE)")
+    p.add_argument("--alpha", type=_number(0.0, 1.0, low_open=True), default=0.05, metavar="A",
+                   help="family-wise error rate of the paired tests (default 0.05)")
+    p.add_argument("--batch-size", type=_integer(1), default=128, metavar="N", help="mini-batch size (default 128)")
+    p.add_argument("--lr", type=_number(0.0, low_open=True), default=3e-3, help="AdamW learning rate (default 0.003)")
+    p.add_argument("--weight-decay", type=_number(0.0), default=1e-2, help="AdamW weight decay (default 0.01)")
     p.add_argument("--hidden", type=_floats, default=(128, 64), metavar="W1,W2",
                    help="hidden layer widths of the MLP (default 128,64)")
-    p.add_argument("--dropout", type=float, default=0.1, help="dropout after each hidden layer (default 0.1)")
+    p.add_argument("--dropout", type=_number(0.0, 1.0), default=0.1,
+                   help="dropout after each hidden layer, in [0, 1) (default 0.1)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CPU for the forward pass (loss in float32)")
-    p.add_argument("--accumulate", type=int, default=1, metavar="N",
+    p.add_argument("--accumulate", type=_integer(1), default=1, metavar="N",
                    help="gradient accumulation: one optimizer step every N mini-batches (default 1)")
-    p.add_argument("--imbalance", type=float, metavar="R",
+    p.add_argument("--imbalance", type=_number(0.0, 1.0, low_open=True, high_open=False), metavar="R",
                    help="classification: subsample the classes so their counts fall to R times the largest "
                    "(train and validation only; the test split keeps its balance), e.g. 0.05")
-    p.add_argument("--label-noise", type=float, default=0.0, metavar="P",
+    p.add_argument("--label-noise", type=_number(0.0, 1.0), default=0.0, metavar="P",
                    help="classification: give a share P of the train/validation labels a random other class")
-    p.add_argument("--outliers", type=float, default=0.0, metavar="P",
+    p.add_argument("--outliers", type=_number(0.0, 1.0), default=0.0, metavar="P",
                    help="regression: move a share P of the train/validation targets by 5-10 standard deviations "
                    "(the test split stays clean)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (default 0)")
+    p.add_argument("--split-seed", type=_integer(0), default=0,
+                   help="run r uses the train/validation/test split of seed split-seed + r (default 0)")
+    p.add_argument("--target-transform", choices=("log",), default=None,
+                   help="regression: train on log1p(target) (targets >= 0, e.g. long-tailed amounts); predictions "
+                   "are mapped back with expm1, so every metric is in the target's units")
+    p.add_argument("--timeout", type=_number(0.0, low_open=True), default=None, metavar="SECONDS",
+                   help="under torchrun: how long a process waits for the others before the run ends with a one-line "
+                   "error (default 300)")
     p.add_argument("--out", default="losskit-out", metavar="DIR",
                    help="output folder, replaced as a whole at the end (default ./losskit-out)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -70,22 +124,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from .ddp import is_main, process_group
+    from .ddp import PeerLostError, is_main, process_group
     from .runner import compare
 
-    with process_group():  # under torchrun the processes train together and only rank 0 prints
+    # under torchrun the processes train together and only rank 0 prints; a process that stops or dies ends the
+    # others' runs within --timeout (PeerLostError: one line on every rank, exit code 1)
+    with process_group(timeout=args.timeout), PeerLostError.translate(args.timeout):
         result = compare(
             args.dataset, csv=args.csv, target=args.target, task=args.task, losses=args.losses,
-            candidates=args.candidates, epochs=args.epochs, seeds=args.seeds, patience=args.patience,
+            candidates=args.candidates, epochs=args.epochs, runs=args.runs, patience=args.patience,
             batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, hidden=args.hidden,
             dropout=args.dropout, amp=args.amp, accumulate=args.accumulate, imbalance=args.imbalance,
-            label_noise=args.label_noise, outliers=args.outliers, split_seed=args.split_seed, out=args.out,
-            progress=not args.no_progress,
+            label_noise=args.label_noise, outliers=args.outliers, split_seed=args.split_seed, margin=args.margin,
+            alpha=args.alpha, out=args.out,
+            progress=not args.no_progress, target_transform=args.target_transform,
         )
         if not is_main():
             return 0
     print(f"{result.dataset}: {result.task}, {result.num_rows} rows; test metrics, mean ± std over "
-          f"{result.config['seeds']} seed(s) (* = winner)")
+          f"{result.config['runs']} paired run(s) (* = winner)")
     print(result.table())
     print(f"wrote {result.out_dir}/report.html (and results.json, curves.csv, *.png) in {result.seconds:.1f} s",
           file=sys.stdout)

@@ -1,8 +1,19 @@
 """Task metrics written with numpy (the tests check them against scikit-learn).
 
-Classification: accuracy, balanced accuracy (mean recall over the classes present in ``y_true``), macro-F1 (over the
-classes present in ``y_true`` or ``y_pred``, as scikit-learn), recall per class, and the expected calibration error
-(15 equal-width bins of the top-class confidence; Guo et al., "On Calibration of Modern Neural Networks", 2017).
+Classification, from the predicted class probabilities ``(N, C)``:
+
+* thresholded (the predicted class is the argmax, or ``y_pred`` when given): accuracy, balanced accuracy (mean
+  recall over the classes present in ``y_true``), macro-F1 (over the classes present in ``y_true`` or ``y_pred``,
+  as scikit-learn), recall per class;
+* threshold-free: ROC AUC and PR-AUC (average precision, scikit-learn's step-wise sum
+  ``sum_n (R_n - R_{n-1}) P_n``), of the positive class for two classes and the unweighted mean of one-vs-rest
+  over the classes for more;
+* proper scores of the probabilities: log-loss ``-mean log p_y`` (probabilities clipped at 1e-15) and the Brier
+  score (two classes: ``mean (p_1 - y)^2``; more: ``mean sum_k (p_k - [y = k])^2``, both as scikit-learn's
+  ``brier_score_loss``);
+* the expected calibration error (15 equal-width bins of the top-class confidence; Guo et al., "On Calibration of
+  Modern Neural Networks", 2017).
+
 Regression: MAE, RMSE and R².
 """
 
@@ -10,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HIGHER_IS_BETTER", "classification_metrics", "confusion_matrix", "expected_calibration_error",
-           "regression_metrics"]
+__all__ = ["HIGHER_IS_BETTER", "average_precision", "balanced_accuracy", "brier_score", "classification_metrics",
+           "confusion_matrix", "expected_calibration_error", "log_loss", "regression_metrics", "roc_auc"]
 
 HIGHER_IS_BETTER = {
     "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "minority_recall": True, "ece": False,
+    "roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
     "mae": False, "rmse": False, "r2": True,
 }
 
@@ -40,11 +52,88 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int 
     return float(total)
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, object]:
-    """Metrics from class probabilities ``(N, C)``; ``per_class_recall`` holds ``None`` for absent classes."""
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Mean recall over the classes present in ``y_true`` (the per-epoch validation metric: no other work)."""
+    support = np.bincount(y_true, minlength=num_classes)
+    hits = np.bincount(y_true[y_pred == y_true], minlength=num_classes)
+    present = support > 0
+    return float((hits[present] / support[present]).mean()) if present.any() else 0.0
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """P(score of a positive > score of a negative) + P(tie) / 2 (Mann-Whitney, midranks for ties)."""
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    sorted_scores = score[order]
+    ranks = np.empty(score.size, dtype=np.float64)
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], score.size]
+    for a, b in zip(starts, ends):
+        ranks[order[a:b]] = 0.5 * (a + b - 1) + 1.0  # midrank of the tied block, ranks from 1
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _binary_ap(positive: np.ndarray, score: np.ndarray) -> float:
+    """Average precision: ``sum_n (R_n - R_{n-1}) P_n`` over the distinct scores, highest first."""
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-score, kind="mergesort")
+    s, hit = score[order], positive[order].astype(np.float64)
+    last = np.r_[s[1:] != s[:-1], True]  # the last row of each block of equal scores
+    tp = np.cumsum(hit)[last]
+    seen = (np.arange(1, s.size + 1))[last]
+    precision = tp / seen
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _one_vs_rest(fn, y_true: np.ndarray, probs: np.ndarray) -> float:
+    if probs.shape[1] == 2:
+        return fn(y_true == 1, probs[:, 1])
+    scores = [fn(y_true == k, probs[:, k]) for k in range(probs.shape[1])]
+    scores = [v for v in scores if np.isfinite(v)]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """ROC AUC of class 1 (two classes) or the macro mean of one-vs-rest (more; classes with no positive or no
+    negative row left out); NaN when no class can be scored."""
+    return _one_vs_rest(_binary_auc, np.asarray(y_true, dtype=np.int64), np.asarray(probs, dtype=np.float64))
+
+
+def average_precision(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """PR-AUC as average precision, of class 1 (two classes) or the macro mean of one-vs-rest (more)."""
+    return _one_vs_rest(_binary_ap, np.asarray(y_true, dtype=np.int64), np.asarray(probs, dtype=np.float64))
+
+
+def log_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """``-mean log p_y``, probabilities clipped to ``[1e-15, 1]``."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    p = np.clip(np.asarray(probs, dtype=np.float64)[np.arange(y_true.size), y_true], 1e-15, 1.0)
+    return float(-np.log(p).mean())
+
+
+def brier_score(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """``mean (p_1 - y)^2`` for two classes, ``mean sum_k (p_k - [y = k])^2`` for more (as scikit-learn)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.shape[1] == 2:
+        return float(((probs[:, 1] - (y_true == 1)) ** 2).mean())
+    onehot = np.eye(probs.shape[1])[y_true]
+    return float(((probs - onehot) ** 2).sum(1).mean())
+
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
+                           y_pred: np.ndarray | None = None) -> dict[str, object]:
+    """Metrics from class probabilities ``(N, C)`` (and the predicted classes ``y_pred``, default the argmax);
+    ``per_class_recall`` holds ``None`` for absent classes."""
     y_true = np.asarray(y_true, dtype=np.int64)
     num_classes = probs.shape[1]
-    y_pred = probs.argmax(1)
+    y_pred = probs.argmax(1) if y_pred is None else np.asarray(y_pred, dtype=np.int64)
     m = confusion_matrix(y_true, y_pred, num_classes)
     support = m.sum(1)
     predicted = m.sum(0)
@@ -59,6 +148,10 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, o
         "accuracy": float(tp.sum() / max(len(y_true), 1)),
         "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1[labels].mean()) if labels.any() else 0.0,
+        "roc_auc": roc_auc(y_true, probs),
+        "pr_auc": average_precision(y_true, probs),
+        "log_loss": log_loss(y_true, probs),
+        "brier": brier_score(y_true, probs),
         "ece": expected_calibration_error(y_true, probs),
         "per_class_recall": [float(r) if s else None for r, s in zip(recall, support)],
     }

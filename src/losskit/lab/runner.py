@@ -1,4 +1,14 @@
-"""``compare``: train the same network with each candidate loss over K seeds and compare them on the test split.
+"""``compare``: train the same network with each candidate loss over repeated splits and seeds, and compare them on
+the test split with a paired test (:mod:`losskit.lab.stats`).
+
+Run ``r`` (``r = 0 .. runs-1``) uses split ``split_seed + r`` (a fresh stratified train/validation/test split, the
+stress options applied anew) and seed ``r`` (initialisation, batch order, dropout), the same for every loss, so the
+per-run differences between two losses are paired. Beside the losses the table has two rows that are not losses:
+
+* for two classes, the baseline's models with their decision threshold tuned on the validation split (maximising
+  balanced accuracy): a loss whose gain over the baseline is only a moved threshold does not beat this row;
+* a simple reference fitted by scikit-learn on the same training rows (logistic regression, or ridge regression),
+  which flags networks that are undertrained or ill-suited to the data.
 
 Started by ``torchrun`` with several processes, ``compare`` joins the process group (gloo) and trains each run
 data-parallel (:mod:`losskit.lab.ddp`); only rank 0 prints, shows the progress bar and writes ``out``."""
@@ -6,6 +16,7 @@ data-parallel (:mod:`losskit.lab.ddp`); only rank 0 prints, shows the progress b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -23,17 +34,29 @@ from torch import nn
 from .. import advisor
 from .. import distributed as lkd
 from ..doctor import CurveDiagnosis, diagnose_curves
-from ._extras import LabError, require
+from . import stats
+from ._extras import LabError, check_network, make_dir, require
 from .data import Dataset, Prepared, load_data, prepare
 from .ddp import in_process_group, is_main
-from .metrics import HIGHER_IS_BETTER
+from .metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
 from .train import RunResult, TrainConfig, train_run
 
-__all__ = ["CompareResult", "LossSummary", "compare", "primary_metric"]
+__all__ = ["CompareResult", "LossSummary", "compare", "default_margin", "primary_metric", "tune_threshold"]
 
-CLASSIFICATION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "minority_recall", "ece")
+CLASSIFICATION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "minority_recall", "roc_auc", "pr_auc",
+                          "log_loss", "brier", "ece")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
+TABLE_METRICS = {"classification": ("balanced_accuracy", "minority_recall", "macro_f1", "roc_auc", "pr_auc",
+                                    "log_loss", "brier", "ece"), "regression": REGRESSION_METRICS}
+"""The terminal table's columns (``results.json`` and ``report.html`` have every metric)."""
 DEFAULT_CANDIDATES = 4
+DEFAULT_RUNS = 10
+MIN_STEPS = 400
+"""Automatic epochs: enough for at least this many optimizer steps (at least 40 and at most :data:`MAX_EPOCHS`)."""
+MAX_EPOCHS = 300
+MARGINS = {"balanced_accuracy": 0.01}
+"""Default practical margins in the metric's units; MAE's is 1% of the baseline's mean MAE (:func:`default_margin`)."""
+RELATIVE_MARGIN = 0.01
 
 
 def primary_metric(task: str) -> str:
@@ -41,9 +64,47 @@ def primary_metric(task: str) -> str:
     return "mae" if task == "regression" else "balanced_accuracy"
 
 
+def default_margin(metric: str, baseline_mean: float) -> float:
+    """The smallest gain that counts when ``--margin`` is not given: 0.01 (one point) of balanced accuracy; 1% of
+    the baseline's mean for MAE (whose units are the target's)."""
+    if metric in MARGINS:
+        return MARGINS[metric]
+    return RELATIVE_MARGIN * abs(baseline_mean)
+
+
+def auto_epochs(train_rows: int, batch_size: int) -> tuple[int, int]:
+    """``(epochs, patience)`` for ``train_rows`` training rows: enough epochs for :data:`MIN_STEPS` optimizer steps
+    (within 40 .. :data:`MAX_EPOCHS`), and a patience of a fifth of them (at least 10)."""
+    steps = max(1, math.ceil(train_rows / batch_size))
+    epochs = min(MAX_EPOCHS, max(40, math.ceil(MIN_STEPS / steps)))
+    return epochs, max(10, epochs // 5)
+
+
+def tune_threshold(y: np.ndarray, p1: np.ndarray) -> float:
+    """The decision threshold on ``p1 = P(class 1)`` that maximises balanced accuracy on ``(y, p1)``; among equally
+    good thresholds the median one. Class 1 is predicted when ``p1 >= threshold``."""
+    y = np.asarray(y, dtype=np.int64)
+    p1 = np.asarray(p1, dtype=np.float64)
+    values = np.unique(p1)[::-1]  # predict 1 for p1 >= values[k]
+    pos, neg = max(int((y == 1).sum()), 1), max(int((y == 0).sum()), 1)
+    order = np.argsort(-p1, kind="mergesort")
+    tp = np.cumsum(y[order] == 1)
+    fp = np.cumsum(y[order] == 0)
+    last = np.r_[p1[order][1:] != p1[order][:-1], True]
+    tp, fp = np.r_[0, tp[last]], np.r_[0, fp[last]]  # first entry: nothing predicted as 1
+    score = 0.5 * (tp / pos + 1.0 - fp / neg)  # score[k]: predict 1 for the k highest distinct values
+    best = np.flatnonzero(score >= score.max() - 1e-12)
+    k = int(best[len(best) // 2])
+    upper = np.r_[1.0, values]  # the value just above the cut ...
+    lower = np.r_[values, 0.0]  # ... and the one just below; the cut lies midway (same split of these rows)
+    if k == 0 and upper[0] <= lower[0]:
+        return float(np.nextafter(lower[0], np.inf))
+    return float(0.5 * (upper[k] + lower[k]))
+
+
 @dataclass
 class LossSummary:
-    """One candidate loss over all seeds."""
+    """One row of the table over all runs: a loss, the baseline with a tuned threshold, or the reference."""
 
     name: str
     loss: str
@@ -53,10 +114,12 @@ class LossSummary:
     baseline: bool
     mean: dict[str, float]
     std: dict[str, float]
-    """Sample standard deviation over seeds (0 with one seed)."""
+    """Sample standard deviation over runs (0 with one run)."""
     runs: list[RunResult] = field(repr=False)
     diagnoses: list[CurveDiagnosis] = field(repr=False)
     per_class_recall_mean: list[float | None] | None = None
+    kind: str = "loss"
+    """``"loss"``, ``"threshold"`` (the baseline's models, threshold tuned on validation) or ``"reference"``."""
 
     def cell(self, metric: str) -> str:
         """``mean ± std`` as printed in the table."""
@@ -78,7 +141,7 @@ class CompareResult:
     """The primary metric (:func:`primary_metric`)."""
     summaries: list[LossSummary]
     winner: str | None
-    """The best loss by the primary metric, named only when its lead exceeds the seed-to-seed spread."""
+    """The loss that beats every other row but the reference under the paired test, by at least the margin."""
     verdict: str
     """The sentence that names the winner or says why there is none."""
     advice: list[str]
@@ -87,7 +150,11 @@ class CompareResult:
     seconds: float
     train_counts: list[int] | None = None
     versus_baseline: list[str] = field(default_factory=list)
-    """Each loss against the plain baseline on the primary metric (and minority recall), with the spread."""
+    """Each row against the baseline on the primary metric: mean difference, interval, Holm-adjusted p-value."""
+    comparison: stats.Comparison | None = None
+    """Every paired difference, test and p-value behind the verdict (:func:`losskit.lab.stats.decide`)."""
+    warnings: list[str] = field(default_factory=list)
+    """Runs that ended still improving, losses clearly below the reference."""
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -97,37 +164,50 @@ class CompareResult:
         return next(s for s in self.summaries if s.name == name)
 
     def table(self) -> str:
-        """The terminal table: one row per loss, ``mean ± std`` over seeds, the primary metric first."""
-        cols = [self.metric] + [m for m in self.metrics if m != self.metric]
-        head = ["loss"] + [c + (" ↑" if HIGHER_IS_BETTER[c] else " ↓") for c in cols] + ["best epoch", "doctor"]
+        """The terminal table: one row per loss, ``mean ± std`` over runs, the primary metric first."""
+        shown = TABLE_METRICS["regression" if self.task == "regression" else "classification"]
+        cols = [self.metric] + [m for m in shown if m != self.metric]
+        head = ["loss"] + [c + (" ↑" if HIGHER_IS_BETTER[c] else " ↓") for c in cols] + ["best epoch", "notes"]
         rows = [head]
         for s in self.summaries:
-            epochs = "/".join(str(r.best_epoch) for r in s.runs)
-            verdicts = sorted({d.verdict for d in s.diagnoses})
-            rows.append([s.name + (" *" if s.name == self.winner else "")] + [s.cell(c) for c in cols]
-                        + [epochs, ",".join(v.replace("_", " ") for v in verdicts)])
+            tag = {"threshold": " (tuned threshold)", "reference": " (reference)"}.get(s.kind, "")
+            tag += " (baseline)" if s.baseline else ""
+            if s.kind == "loss":
+                epochs = f"{int(np.median([r.best_epoch for r in s.runs]))}/{max(len(r.train_losses) for r in s.runs)}"
+                notes = [f"still improving {k}/{len(s.runs)}" for k in [sum(r.still_improving for r in s.runs)] if k]
+            else:
+                epochs, notes = "-", []
+            if any(w.startswith(f"{s.name}: ") and "below the" in w for w in self.warnings):
+                notes.append("below reference")
+            rows.append([s.name + (" *" if s.name == self.winner else "") + tag] + [s.cell(c) for c in cols]
+                        + [epochs, ", ".join(notes)])
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join([*lines, *self.versus_baseline, self.verdict])
+        return "\n".join([*lines, *self.versus_baseline, *(f"warning: {w}" for w in self.warnings), self.verdict])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (``results.json``)."""
+        """JSON-ready (``results.json``): every run's metrics, and every paired difference, interval and p-value."""
         return {
             "dataset": self.dataset, "task": self.task, "rows": self.num_rows, "features": self.num_features,
             "class_names": self.class_names, "train_class_counts": self.train_counts, "notices": self.notices,
             "config": self.config, "metric": self.metric, "winner": self.winner, "verdict": self.verdict,
-            "advice": self.advice, "versus_baseline": self.versus_baseline, "seconds": round(self.seconds, 2),
+            "advice": self.advice, "versus_baseline": self.versus_baseline, "warnings": self.warnings,
+            "comparison": self.comparison.to_dict() if self.comparison is not None else None,
+            "seconds": round(self.seconds, 2),
             "losses": [
                 {
-                    "name": s.name, "loss": s.loss, "options": {k: advisor._jsonable(v) for k, v in s.options.items()},
+                    "name": s.name, "kind": s.kind, "loss": s.loss,
+                    "options": {k: advisor._jsonable(v) for k, v in s.options.items()},
                     "reasons": s.reasons, "code": s.code, "baseline": s.baseline, "mean": s.mean, "std": s.std,
                     "per_class_recall_mean": s.per_class_recall_mean,
                     "runs": [
-                        {"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(r.train_losses),
-                         "stopped_early": r.stopped_early, "seconds": round(r.seconds, 3), "metrics": r.metrics,
-                         "doctor": d.to_dict()}
-                        for r, d in zip(s.runs, s.diagnoses)
+                        {"run": k, "split": r.split, "seed": r.seed, "best_epoch": r.best_epoch,
+                         "epochs_run": len(r.train_losses), "stopped_early": r.stopped_early,
+                         "still_improving": r.still_improving, "criterion": r.criterion,
+                         "seconds": round(r.seconds, 3), "metrics": r.metrics,
+                         "doctor": s.diagnoses[k].to_dict() if k < len(s.diagnoses) else None}
+                        for k, r in enumerate(s.runs)
                     ],
                 }
                 for s in self.summaries
@@ -135,52 +215,71 @@ class CompareResult:
         }
 
 
-def _verdict(summaries: list[LossSummary], metric: str, seeds: int) -> tuple[str | None, str]:
-    higher = HIGHER_IS_BETTER[metric]
-    ranked = sorted(summaries, key=lambda s: s.mean[metric], reverse=higher)
-    best = ranked[0]
-    if len(ranked) == 1:
-        return None, f"one loss only ({best.name}): nothing to compare it with"
-    second = ranked[1]
-    lead = abs(best.mean[metric] - second.mean[metric])
-    spread = max(best.std[metric], second.std[metric])
-    what = f"test {metric.replace('_', ' ')}"
-    if seeds < 2:
-        return None, (f"no winner named: {best.name} leads {second.name} on {what} by {lead:.3g} with one seed, and "
-                      "one seed shows no seed-to-seed spread to judge that lead by; run with --seeds 3 or more")
-    if lead > spread:
-        return best.name, (f"winner: {best.name} on {what} ({best.cell(metric)}), ahead of {second.name} "
-                           f"({second.cell(metric)}) by {lead:.3g}, more than the seed-to-seed spread ({spread:.3g})")
-    return None, (f"no clear winner: {best.name} leads {second.name} on {what} by {lead:.3g}, which is within the "
-                  f"seed-to-seed spread ({spread:.3g}) over {seeds} seeds")
+def _what(metric: str) -> str:
+    return f"test {metric.replace('_', ' ')}"
 
 
-def _versus_baseline(summaries: list[LossSummary], metric: str, seeds: int) -> list[str]:
-    base = next((s for s in summaries if s.baseline), None)
-    if base is None:
+def _verdict(comparison: stats.Comparison | None, rows: int, runs: int, only: str) -> tuple[str | None, str]:
+    """The winner (or ``None``) and the sentence saying why, from :func:`losskit.lab.stats.decide`."""
+    if comparison is None:
+        return None, f"one loss only ({only}): nothing to compare it with"
+    c, best, near = comparison, comparison.best, comparison.closest
+    assert best is not None and near is not None
+    what = _what(c.metric)
+    lead = f"{best} leads {near.b} on {what} by {near.test.mean:.3g}"
+    if runs < 2:
+        return None, (f"no winner named: {lead} in one run, and one run shows no run-to-run spread to judge that "
+                      "lead by; run with --runs 5 or more")
+    evidence = (f"95% CI [{near.test.ci[0]:.3g}, {near.test.ci[1]:.3g}], p = {near.p_holm:.2g} Holm-adjusted over "
+                f"{near.family} comparisons; margin {c.margin:.3g}; {runs} runs")
+    if c.winner is not None:
+        return best, (f"winner: {best} on {what}, ahead of every other loss by at least the margin with a "
+                      f"Holm-adjusted p < {c.alpha:g}; closest: {near.b}, behind by {near.test.mean:.3g} ({evidence})")
+    if near.test.mean < c.margin:
+        why = ("the lead is below the practical margin, so no number of runs would make it a win: a practical tie"
+               " (set --margin to change what counts)")
+    elif c.runs_to_resolve is not None:
+        n = c.runs_to_resolve
+        why = f"about {n} runs (--runs {n}) would resolve a lead this size if it is real"
+    else:
+        why = ("more splits of this data set cannot resolve a lead this size (the splits share rows, which bounds "
+               "what repeated splits can show); only more data could")
+    return None, f"no clear winner: {lead} ({evidence}); {why}"
+
+
+def _versus_baseline(comparison: stats.Comparison | None, summaries: list[LossSummary]) -> list[str]:
+    if comparison is None or not comparison.versus_baseline:
         return []
-    metrics = [metric] + (["minority_recall"] if metric == "balanced_accuracy" else [])
+    c = comparison
+    extra = [m for m in ("minority_recall", "roc_auc") if m in summaries[0].mean]
+    by_name = {s.name: s for s in summaries}
     lines = []
-    for s in summaries:
-        if s is base:
-            continue
-        parts = []
-        for m in metrics:
-            gain = (s.mean[m] - base.mean[m]) * (1 if HIGHER_IS_BETTER[m] else -1)
-            spread = max(s.std[m], base.std[m])
-            if seeds < 2:
-                word = "one seed, no spread to judge by"
-            elif abs(gain) <= spread:
-                word = "within the spread"
-            else:
-                word = "better beyond the spread" if gain > 0 else "worse beyond the spread"
-            diff = round(s.mean[m] - base.mean[m], 10) + 0.0  # no 1e-16 noise, no -0
-            parts.append(f"{m.replace('_', ' ')} {diff:+.3g} (spread {spread:.2g}: {word})")
-        lines.append(f"{s.name} vs {base.name}: " + "; ".join(parts))
+    for p in c.versus_baseline:
+        t = p.test
+        word = p.better(c.alpha, c.margin)
+        if word == p.a:
+            judged = "better"
+        elif word == p.b:
+            judged = "worse"
+        elif p.p_holm < c.alpha:
+            judged = "different, but by less than the margin"
+        else:
+            judged = "no clear difference"
+        if t.runs < 2:
+            judged = "one run, nothing to judge by"
+        gain = round(t.mean, 10) + 0.0
+        line = (f"{p.a} vs {p.b}: {c.metric.replace('_', ' ')} gain {gain:+.3g} (95% CI [{t.ci[0]:.3g}, "
+                f"{t.ci[1]:.3g}], p = {p.p_holm:.2g} Holm over {p.family}): {judged}")
+        if extra:
+            a, b = by_name[p.a], by_name[p.b]
+            diffs = [f"{m.replace('_', ' ')} {round(a.mean[m] - b.mean[m], 10) + 0.0:+.3g}" for m in extra]
+            line += f" [{'; '.join(diffs)}]"
+        lines.append(line)
     return lines
 
 
-def _summarise(name: str, cand: advisor.Candidate, runs: list[RunResult], metrics: Sequence[str]) -> LossSummary:
+def _summarise(name: str, cand: advisor.Candidate, runs: list[RunResult], metrics: Sequence[str],
+               kind: str = "loss") -> LossSummary:
     mean: dict[str, float] = {}
     std: dict[str, float] = {}
     for m in metrics:
@@ -195,11 +294,94 @@ def _summarise(name: str, cand: advisor.Candidate, runs: list[RunResult], metric
         for k in range(len(table[0])):  # type: ignore[arg-type]
             vals = [row[k] for row in table if row[k] is not None]  # type: ignore[index]
             per_class.append(float(np.mean(vals)) if vals else None)
-    diagnoses = [diagnose_curves(r.train_losses, r.val_losses) if len(r.train_losses) >= 2 else
-                 CurveDiagnosis("plateau", ["plateau"], ["one epoch only"], "train for more epochs", [1], 1)
-                 for r in runs]
-    return LossSummary(name, cand.loss, cand.options, cand.reasons, cand.code, cand.baseline, mean, std, runs,
-                       diagnoses, per_class)
+    diagnoses = []
+    if kind == "loss":
+        diagnoses = [diagnose_curves(r.train_losses, r.val_losses) if len(r.train_losses) >= 2 else
+                     CurveDiagnosis("plateau", ["plateau"], ["one epoch only"], "train for more epochs", [1], 1)
+                     for r in runs]
+    return LossSummary(name, cand.loss, cand.options, cand.reasons, cand.code, cand.baseline and kind == "loss",
+                       mean, std, runs, diagnoses, per_class, kind)
+
+
+def _minority(metrics: dict[str, object], train_counts: list[int] | None) -> None:
+    counts = np.asarray(train_counts)
+    rare = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
+    metrics["minority_recall"] = metrics["per_class_recall"][rare]  # type: ignore[index]
+
+
+def _threshold_run(run: RunResult, prepared: Prepared) -> RunResult:
+    """The baseline's run with its decision threshold tuned on the validation split."""
+    assert run.probabilities is not None and run.val_probabilities is not None
+    cut = tune_threshold(np.asarray(prepared.y_val), run.val_probabilities[:, 1])
+    pred = (run.probabilities[:, 1] >= cut).astype(np.int64)
+    metrics = classification_metrics(np.asarray(prepared.y_test), run.probabilities, y_pred=pred)
+    _minority(metrics, prepared.train_counts)
+    metrics["threshold"] = cut
+    return dataclasses.replace(run, metrics=metrics, predictions=pred, train_losses=[], val_losses=[],
+                               val_metrics=[], seconds=0.0)
+
+
+def _reference_run(prepared: Prepared, split: int) -> RunResult:
+    """Logistic regression (classification) or ridge regression, fitted by scikit-learn on the training rows."""
+    start = time.perf_counter()
+    if prepared.task == "regression":
+        model = require("sklearn.linear_model", what="compare").Ridge(alpha=1.0)
+        model.fit(prepared.X_train, prepared.y_train)
+        pred = prepared.to_original(model.predict(prepared.X_test))
+        metrics: dict[str, object] = dict(regression_metrics(np.asarray(prepared.y_test), pred))
+        probs = None
+    else:
+        C = prepared.num_classes or 2
+        model = require("sklearn.linear_model", what="compare").LogisticRegression(max_iter=2000)
+        model.fit(prepared.X_train, prepared.y_train)
+        probs = np.zeros((len(prepared.X_test), C))
+        probs[:, model.classes_] = model.predict_proba(prepared.X_test)
+        metrics = classification_metrics(np.asarray(prepared.y_test), probs)
+        _minority(metrics, prepared.train_counts)
+        pred = probs.argmax(1)
+    return RunResult("reference", split, [], [], [], 0, False, metrics, time.perf_counter() - start, pred, probs,
+                     None, "fit", split)
+
+
+def _reference_candidate(task: str) -> advisor.Candidate:
+    if task == "regression":
+        return advisor.Candidate(0, "ridge", "sklearn Ridge", {"alpha": 1.0},
+                                 ["reference: ridge regression on the same training rows"],
+                                 "sklearn.linear_model.Ridge(alpha=1.0)")
+    return advisor.Candidate(0, "logistic-regression", "sklearn LogisticRegression", {"C": 1.0},
+                             ["reference: logistic regression on the same training rows"],
+                             "sklearn.linear_model.LogisticRegression(C=1.0)")
+
+
+def _warnings(summaries: list[LossSummary], comparison_args: dict[str, Any], metric: str, margin: float,
+              alpha: float, epochs: int) -> list[str]:
+    """Runs that ended still improving; losses clearly below the reference (paired test, Holm over the losses)."""
+    out = []
+    losses = [s for s in summaries if s.kind == "loss"]
+    for s in losses:
+        k = sum(r.still_improving for r in s.runs)
+        if k and 2 * k >= len(s.runs):
+            out.append(f"{s.name}: {k} of {len(s.runs)} runs ended still improving (best checkpoint in the last tenth "
+                       f"of {epochs} epochs): raise --epochs")
+    ref = next((s for s in summaries if s.kind == "reference"), None)
+    if ref is None:
+        return out
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    tests = []
+    for s in losses:
+        d = sign * (np.asarray([r.metrics[metric] for r in ref.runs], dtype=np.float64)
+                    - np.asarray([r.metrics[metric] for r in s.runs], dtype=np.float64))
+        tests.append(stats.corrected_ttest(d, alpha=alpha, **comparison_args))
+    adjusted = stats.holm([t.p_value for t in tests])
+    for s, t, p in zip(losses, tests, adjusted):
+        clearly = t.mean >= margin and (p < alpha if t.runs >= 2 else t.mean >= 3 * margin)
+        if clearly:
+            evidence = (f"by {t.mean:.3g}, 95% CI [{t.ci[0]:.3g}, {t.ci[1]:.3g}], p = {p:.2g} Holm over "
+                        f"{len(losses)}" if t.runs >= 2 else f"by {t.mean:.3g} in one run")
+            out.append(f"{s.name}: {_what(metric)} {s.mean[metric]:.4g} is clearly below the {ref.name} reference's "
+                       f"{ref.mean[metric]:.4g} on the same splits ({evidence}): the network is undertrained or "
+                       "ill-suited to these data; try more --epochs, another --lr or a smaller --hidden")
+    return out
 
 
 def _check_out(out: str | None, where: str) -> str | None:
@@ -244,6 +426,15 @@ def _candidates(names: str | Sequence[str], prepared: Prepared, task: str, count
     return out, rec.reasons
 
 
+def _configured(cand: advisor.Candidate, prepared: Prepared, task: str, noisy: bool) -> advisor.Candidate:
+    """``cand`` with its options computed from this split's training targets (class weights, ``pos_weight``,
+    Huber's delta): a run never sees statistics of another split."""
+    rec = advisor.recommend(prepared.y_train, task=task, noisy_labels=noisy)
+    mine = next((c for c in rec.candidates if c.name == cand.name), None)
+    options = mine.options if mine is not None else advisor.LOSS_MENU[cand.name].configure(rec.stats, prepared.y_train)
+    return dataclasses.replace(cand, options=options)
+
+
 @in_process_group
 def compare(
     dataset: str | Dataset | None = None,
@@ -253,9 +444,10 @@ def compare(
     task: str | None = None,
     losses: str | Sequence[str] = "auto",
     candidates: int = DEFAULT_CANDIDATES,
-    epochs: int = 40,
-    seeds: int = 3,
-    patience: int = 10,
+    runs: int | None = None,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    patience: int | None = None,
     batch_size: int = 128,
     lr: float = 3e-3,
     weight_decay: float = 1e-2,
@@ -266,13 +458,16 @@ def compare(
     imbalance: float | None = None,
     label_noise: float = 0.0,
     outliers: float = 0.0,
+    target_transform: str | None = None,
     split_seed: int = 0,
+    margin: float | None = None,
+    alpha: float = stats.ALPHA,
     out: str | os.PathLike | None = "losskit-out",
     progress: bool = True,
     model_fn: Callable[[int, int], nn.Module] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> CompareResult:
-    """Train the same network with each loss over ``seeds`` seeds and compare them on the test split.
+    """Train the same network with each loss over ``runs`` paired runs and compare them on the test split.
 
     Args:
         dataset: a bundled data set name (``digits``, ``breast_cancer``, ``wine``, ``iris``, ``diabetes``) or a
@@ -282,15 +477,20 @@ def compare(
         losses: ``"auto"`` (the advisor's first ``candidates`` on the training targets, always with the plain
             baseline) or names from :data:`losskit.advisor.LOSS_MENU` (``"ce,focal"`` or a list).
         candidates: how many advisor candidates ``"auto"`` trains (default 4).
+        runs: run ``r`` uses split ``split_seed + r`` and seed ``r`` for every loss (default 10). ``seeds`` is the
+            former name of the same option.
         epochs, patience: at most ``epochs`` epochs; stop after ``patience`` epochs without a better validation
-            metric (balanced accuracy, or MAE for regression) and evaluate the best checkpoint.
-        seeds: seeds ``0..seeds-1``: each seeds the network's initialisation and the batch order, the same for
-            every loss; the split is fixed by ``split_seed``.
+            criterion (:mod:`losskit.lab.train`) and evaluate the best checkpoint. Default: :func:`auto_epochs`
+            (enough epochs for 400 optimizer steps, 40 to 300; patience a fifth of them, at least 10).
         batch_size, lr, weight_decay: mini-batch size and AdamW's options.
         hidden, dropout: the MLP's hidden widths and dropout; or ``model_fn(in_features, out_features)``.
         amp: bf16 autocast on CPU for the forward pass. accumulate: gradient-accumulation steps.
         imbalance, label_noise, outliers: stress options on the train and validation rows (see
             :func:`losskit.lab.data.prepare`); the test split stays clean.
+        target_transform: ``"log"`` trains regression losses on ``log1p(target)`` (targets >= 0) and maps the
+            predictions back, so the metrics stay in the target's units; ``None`` (default) trains on the target.
+        margin: the smallest gain on the primary metric that counts (default :func:`default_margin`).
+        alpha: the family-wise error rate of the paired tests (default 0.05; :mod:`losskit.lab.stats`).
         out: the output folder (``results.json``, ``curves.csv``, PNG plots, ``report.html``), written to a temporary
             folder and moved into place at the end; ``None`` writes nothing.
         progress: a tqdm progress bar on stderr.
@@ -309,14 +509,28 @@ def compare(
     """
     where = "compare"
     started = time.perf_counter()
-    for arg, value, low in (("epochs", epochs, 1), ("seeds", seeds, 1), ("batch_size", batch_size, 1),
+    if runs is not None and seeds is not None and runs != seeds:
+        raise LabError(f"{where}: runs and seeds name the same option, but got runs={runs!r} and seeds={seeds!r}; "
+                       "pass only runs")
+    runs = DEFAULT_RUNS if runs is None and seeds is None else (runs if runs is not None else seeds)
+    for arg, value, low in (("epochs", epochs, 1), ("runs", runs, 1), ("batch_size", batch_size, 1),
                             ("accumulate", accumulate, 1), ("candidates", candidates, 1), ("patience", patience, 0)):
+        if value is None and arg in ("epochs", "patience"):
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise LabError(f"{where}: {arg} must be an integer >= {low}, but got {value!r}; "
                            f"pass e.g. {arg}={max(low, 3)}")
     for arg, value in (("lr", lr), ("weight_decay", weight_decay)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (arg == "lr" and value == 0):
             raise LabError(f"{where}: {arg} must be a positive number, but got {value!r}; pass e.g. {arg}=0.003")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
+                               or not math.isfinite(margin) or margin < 0):
+        raise LabError(f"{where}: margin must be a number >= 0 in the primary metric's units, but got {margin!r}; "
+                       "pass e.g. margin=0.01")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise LabError(f"{where}: alpha must be in (0, 1), but got {alpha!r}; pass e.g. alpha=0.05")
+    assert runs is not None
+    check_network(hidden, dropout, where)  # widths >= 1, dropout in [0, 1)
     out_dir = _check_out(out, where)
     if out_dir is not None:
         require("matplotlib", what=where)
@@ -328,50 +542,89 @@ def compare(
         if task == "regression" or data.task == "regression" or task == "binary":
             raise LabError(f"{where}: task must match the target, but got task={task!r} for a {data.task} target "
                            f"{data.target_name!r}; drop --task or pick another column")
-    prepared = prepare(data, seed=split_seed, imbalance=imbalance, label_noise=label_noise, outliers=outliers,
-                       where=where)
-    chosen, advice = _candidates(losses, prepared, data.task, candidates, label_noise > 0, where)
+    splits = [prepare(data, seed=split_seed + r, imbalance=imbalance, label_noise=label_noise, outliers=outliers,
+                      target_transform=target_transform, where=where) for r in range(runs)]
+    noisy = label_noise > 0
+    chosen, advice = _candidates(losses, splits[0], data.task, candidates, noisy, where)
+    auto = auto_epochs(len(splits[0].y_train), batch_size)
+    epochs = auto[0] if epochs is None else epochs
+    patience = (auto[1] if epochs == auto[0] else 10) if patience is None else patience
     main = is_main()
     progress = progress and main
     say = (log if main else None) or ((lambda s: print(s, file=sys.stderr)) if progress else (lambda s: None))
     say(f"losskit compare: {data.name} ({data.num_rows} rows, {data.X.shape[1]} features, {data.task}), "
-        f"losses {', '.join(c.name for c in chosen)}, {seeds} seed(s), up to {epochs} epochs")
+        f"losses {', '.join(c.name for c in chosen)}, {runs} run(s) (split and seed r), up to {epochs} epochs")
     config = TrainConfig(epochs, patience, batch_size, float(lr), float(weight_decay), tuple(hidden), float(dropout),
                          bool(amp), accumulate)
     bar = None
     if progress:
         tqdm = require("tqdm", what=where).tqdm
-        bar = tqdm(total=len(chosen) * seeds * epochs, file=sys.stderr, unit="epoch", desc="compare", leave=False)
+        bar = tqdm(total=len(chosen) * runs * epochs, file=sys.stderr, unit="epoch", desc="compare", leave=False)
     metric_names = REGRESSION_METRICS if data.task == "regression" else CLASSIFICATION_METRICS
-    summaries: list[LossSummary] = []
+    by_loss: dict[str, list[RunResult]] = {c.name: [] for c in chosen}
+    references: list[RunResult] = []
     # the runs seed torch: fork_rng keeps the caller's generator as it was
     with torch.random.fork_rng(devices=[]), contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
-        for cand in chosen:
-            runs = []
-            entry = advisor.LOSS_MENU[cand.name]
-            for seed in range(seeds):
+        for r, prepared in enumerate(splits):
+            for cand in chosen:
                 if bar is not None:
-                    bar.set_postfix_str(f"{cand.name} seed {seed}")
+                    bar.set_postfix_str(f"{cand.name} run {r}")
                 before = bar.n if bar is not None else 0
-                run = train_run(cand.name, cand.build(), entry.head, prepared, seed, config, model_fn=model_fn,
-                                on_epoch=bar.update if bar is not None else None)
+                built = _configured(cand, prepared, data.task, noisy).build() if r else cand.build()
+                run = train_run(cand.name, built, advisor.LOSS_MENU[cand.name].head, prepared, r, config,
+                                model_fn=model_fn, on_epoch=bar.update if bar is not None else None)
+                run.split = split_seed + r
                 if bar is not None:
                     bar.update(epochs - (bar.n - before))  # early stopping skips the rest
-                runs.append(run)
-            summaries.append(_summarise(cand.name, cand, runs, metric_names))
+                by_loss[cand.name].append(run)
+            references.append(_reference_run(prepared, split_seed + r))
+    summaries = [_summarise(c.name, c, by_loss[c.name], metric_names) for c in chosen]
+    base = next((s for s in summaries if s.baseline), None)
+    if base is not None and data.task == "binary":
+        tuned = [_threshold_run(run, p) for run, p in zip(base.runs, splits)]
+        cand = next(c for c in chosen if c.name == base.name)
+        summaries.append(_summarise(f"{base.name}+threshold", dataclasses.replace(
+            cand, reasons=[f"the {base.name} models with the decision threshold tuned on the validation split to "
+                           "maximise balanced accuracy"], options={**cand.options, "thresholds": [
+                               float(run.metrics["threshold"]) for run in tuned]}),  # type: ignore[arg-type]
+            tuned, metric_names, kind="threshold"))
+    summaries.append(_summarise(_reference_candidate(data.task).name, _reference_candidate(data.task), references,
+                                metric_names, kind="reference"))
     metric = primary_metric(data.task)
-    winner, verdict = _verdict(summaries, metric, seeds)
-    cfg = {**asdict(config), "hidden": list(config.hidden), "seeds": seeds, "losses": [c.name for c in chosen],
+    compared = [s for s in summaries if s.kind != "reference"]
+    reference_name = (base or compared[0]).name
+    n_test = float(np.mean([len(p.y_test) for p in splits]))
+    sizes = {"n_train": float(data.num_rows) - n_test, "n_test": n_test}
+    if margin is None:
+        margin = default_margin(metric, next(s for s in compared if s.name == reference_name).mean[metric])
+    comparison = None
+    if len(compared) > 1:
+        comparison = stats.decide({s.name: [float(r.metrics[metric]) for r in s.runs] for s in compared},  # type: ignore[arg-type]
+                                  metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],
+                                  baseline=reference_name, alpha=float(alpha), margin=float(margin), **sizes)
+    winner, verdict = _verdict(comparison, len(compared), runs, compared[0].name)
+    notices = [*data.notices, *splits[0].notices]
+    if runs > 1:
+        notices.append(f"{runs} runs: run r uses split {split_seed}+r (a fresh stratified split, stress options "
+                       "applied anew) and seed r, the same for every loss; class weights and other options are "
+                       "recomputed from each split's training rows")
+    if any(r.criterion != "metric" for rs in by_loss.values() for r in rs):
+        notices.append("checkpoints chosen by the class-balanced validation log-loss in the runs where some class "
+                       "has fewer than 10 validation rows (a balanced accuracy over a handful of rows picks lucky "
+                       "epochs)")
+    cfg = {**asdict(config), "hidden": list(config.hidden), "runs": runs, "losses": [c.name for c in chosen],
            "imbalance": imbalance, "label_noise": label_noise, "outliers": outliers, "split_seed": split_seed,
-           "model": "custom" if model_fn else "mlp", "processes": lkd.world_size()}
+           "target_transform": target_transform, "margin": margin, "alpha": alpha,
+           "model": "custom" if model_fn else "mlp", "processes": lkd.world_size(), "baseline": reference_name, **sizes}
     result = CompareResult(
-        data.name, data.task, data.num_rows, int(data.X.shape[1]), data.class_names,
-        [*data.notices, *prepared.notices], cfg, metric, summaries, winner, verdict, advice, out_dir,
-        0.0, prepared.train_counts, _versus_baseline(summaries, metric, seeds),
+        data.name, data.task, data.num_rows, int(data.X.shape[1]), data.class_names, notices, cfg, metric,
+        summaries, winner, verdict, advice, out_dir, 0.0, splits[0].train_counts,
+        _versus_baseline(comparison, summaries), comparison,
+        _warnings(summaries, sizes, metric, float(margin), float(alpha), epochs),
     )
     result.seconds = time.perf_counter() - started
     if out_dir is not None and main:
-        _write(result, prepared, out_dir)
+        _write(result, splits[0], out_dir)
         result.seconds = time.perf_counter() - started
     return result
 
@@ -382,7 +635,7 @@ def _write(result: CompareResult, prepared: Prepared, out_dir: str) -> None:
 
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".losskit-out-", dir=parent)
+    tmp = make_dir(parent, ".losskit-out-")  # honours the umask (mkdtemp's 0700 would stay on the output)
     old = None
     try:
         write_outputs(result, prepared, tmp)

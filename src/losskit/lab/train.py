@@ -1,5 +1,11 @@
-"""One training run of the lab: the MLP, AdamW, mini-batches, early stopping on the validation metric with the
+"""One training run of the lab: the MLP, AdamW, mini-batches, early stopping on the validation criterion with the
 best checkpoint kept, optional bf16 autocast and gradient accumulation.
+
+The checkpoint criterion is the validation metric (balanced accuracy, or MAE for regression), except when a class
+has fewer than :data:`FEW_VALIDATION_ROWS` validation rows: a balanced accuracy over a handful of rows moves in
+big steps and picks early, lucky epochs, so the criterion is then the class-balanced validation log-loss (the mean
+over the classes of ``-mean log p_y`` within the class), a smooth proper score that weighs every class alike and
+is the same for every loss.
 
 Under a process group of several ranks (``torchrun``) the run is data-parallel (:mod:`losskit.lab.ddp`): each
 rank trains on its shard of every mini-batch with the loss of the whole mini-batch, and the results equal the
@@ -19,9 +25,12 @@ from torch import Tensor, nn
 from .. import distributed as lkd
 from .data import Prepared
 from .ddp import PROBE_ROWS, DataParallelRun
-from .metrics import classification_metrics, regression_metrics
+from .metrics import balanced_accuracy, classification_metrics, regression_metrics
 
-__all__ = ["RunResult", "TrainConfig", "make_mlp", "train_run"]
+__all__ = ["FEW_VALIDATION_ROWS", "RunResult", "TrainConfig", "checkpoint_criterion", "make_mlp", "train_run"]
+
+FEW_VALIDATION_ROWS = 10
+"""Below this many validation rows in some class, checkpoints are chosen by the class-balanced log-loss."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class TrainConfig:
 
     epochs: int = 40
     patience: int = 10
-    """Stop after this many epochs without a better validation metric (0: never stop early)."""
+    """Stop after this many epochs without a better validation criterion (0: never stop early)."""
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 1e-2
@@ -69,6 +78,34 @@ class RunResult:
     seconds: float
     predictions: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     """Test predictions: class indices, or values in the target's units."""
+    probabilities: np.ndarray | None = field(repr=False, default=None)
+    """Classification: test class probabilities ``(N, C)`` of the best checkpoint."""
+    val_probabilities: np.ndarray | None = field(repr=False, default=None)
+    """Classification: validation class probabilities ``(N, C)`` of the best checkpoint."""
+    criterion: str = "metric"
+    """What chose the checkpoint: ``"metric"`` or ``"balanced_log_loss"`` (:func:`checkpoint_criterion`)."""
+    split: int = 0
+    """The split this run used (``compare``: run ``r`` uses split ``r`` and seed ``r``)."""
+
+    @property
+    def still_improving(self) -> bool:
+        """Ran every epoch and kept a checkpoint from the last tenth of them: more epochs would likely help."""
+        ran = len(self.train_losses)
+        return not self.stopped_early and ran >= 2 and self.best_epoch > ran - max(1, ran // 10)
+
+
+def checkpoint_criterion(data: Prepared) -> str:
+    """``"balanced_log_loss"`` when some class has fewer than :data:`FEW_VALIDATION_ROWS` validation rows, else
+    ``"metric"`` (the validation metric)."""
+    if data.task == "regression":
+        return "metric"
+    counts = np.bincount(np.asarray(data.y_val, dtype=np.int64), minlength=data.num_classes or 0)
+    return "balanced_log_loss" if counts.min() < FEW_VALIDATION_ROWS else "metric"
+
+
+def _balanced_log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    nll = -np.log(np.clip(probs[np.arange(y.size), y], 1e-15, 1.0))
+    return float(np.mean([nll[y == k].mean() for k in np.unique(y)]))
 
 
 def _head(kind: str, task: str, num_classes: int | None) -> int:
@@ -110,7 +147,10 @@ def train_run(
     model_fn: Callable[[int, int], nn.Module] | None = None,
     on_epoch: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Train one model with ``loss_fn`` and evaluate its best checkpoint on the test split."""
+    """Train one model with ``loss_fn`` and evaluate its best checkpoint on the test split.
+
+    ``seed`` seeds the initialisation, the batch order and dropout, so two losses trained with the same seed on the
+    same ``data`` start from the same weights (but for a head of another width) and see the same batches."""
     start = time.perf_counter()
     classification = data.task != "regression"
     torch.manual_seed(seed)
@@ -132,15 +172,22 @@ def train_run(
         probe = torch.randn((len(probe_y), n_out), generator=torch.Generator().manual_seed(0))
         parallel = DataParallelRun(model, loss_fn, head, _output(head, probe), probe_y)
 
-    def validation_metric(out: Tensor) -> float:
+    criterion = checkpoint_criterion(data)
+    C = data.num_classes or 2
+
+    def validation_scores(out: Tensor) -> tuple[float, float]:
+        """The validation metric (for the curves) and the criterion (higher is better)."""
         if classification:
-            return float(classification_metrics(y_val_np, _probs(head, out))["balanced_accuracy"])
-        return -float(np.abs(_output(head, out).numpy() - y_val_np).mean())  # higher is better
+            probs = _probs(head, out)
+            metric = balanced_accuracy(y_val_np, probs.argmax(1), C)
+            return metric, metric if criterion == "metric" else -_balanced_log_loss(y_val_np, probs)
+        mae = float(np.abs(_output(head, out).numpy() - y_val_np).mean())
+        return mae, -mae
 
     train_losses: list[float] = []
     val_losses: list[float] = []
     val_metrics: list[float] = []
-    best_metric, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
+    best_score, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
     stopped = False
     n = len(Xtr)
     for epoch in range(1, config.epochs + 1):
@@ -167,14 +214,14 @@ def train_run(
         with torch.no_grad():
             out = forward(Xva)
             val_losses.append(float(loss_fn(_output(head, out), yva)))
-            metric = validation_metric(out)
+            metric, score = validation_scores(out)
         if parallel is not None:
-            metric = parallel.agree(metric)
-        val_metrics.append(metric if classification else -metric)
+            metric, score = parallel.agree(metric), parallel.agree(score)
+        val_metrics.append(metric)
         if on_epoch is not None:
             on_epoch()
-        if metric > best_metric:
-            best_metric, best_epoch, best_state = metric, epoch, copy.deepcopy(model.state_dict())
+        if score > best_score:
+            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
         elif config.patience and epoch - best_epoch >= config.patience:
             stopped = True
             break
@@ -182,15 +229,18 @@ def train_run(
     model.eval()
     with torch.no_grad():
         out = forward(Xte)
+        val_out = forward(Xva)
+    probs = val_probs = None
     if classification:
         probs = _probs(head, out)
+        val_probs = _probs(head, val_out)
         metrics = classification_metrics(np.asarray(data.y_test), probs)
         counts = np.asarray(data.train_counts)
         rare = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
         metrics["minority_recall"] = metrics["per_class_recall"][rare]  # type: ignore[index]
         predictions = probs.argmax(1)
     else:
-        predictions = _output(head, out).numpy().astype(np.float64) * data.y_scale + data.y_center
+        predictions = data.to_original(_output(head, out).numpy())  # the target's units
         metrics = regression_metrics(np.asarray(data.y_test), predictions)
     return RunResult(loss_name, seed, train_losses, val_losses, val_metrics, best_epoch, stopped, metrics,
-                     time.perf_counter() - start, predictions)
+                     time.perf_counter() - start, predictions, probs, val_probs, criterion)
