@@ -276,7 +276,7 @@ def test_bf16_autocast_training_with_class_weights(make_loss):
         loss.backward()
         assert all(torch.isfinite(q.grad).all() for q in model.parameters())
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.7 * losses[0], losses
 
 
