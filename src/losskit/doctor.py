@@ -369,11 +369,9 @@ def plot_curves(runs: dict[str, Curves], diagnoses: dict[str, CurveDiagnosis], p
         ax.set_ylabel("loss")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=90, format="png")
-    except OSError as err:
-        raise V.LossValueError(f"doctor: --plot must be a writable file path, but got {str(path)!r} "
-                               f"({err.strerror or err}); choose a writable folder") from None
+    from .lab._extras import save_figure
+
+    save_figure(fig, os.fspath(path), "doctor", "--plot", dpi=90)  # atomic: no half-written PNG on failure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
