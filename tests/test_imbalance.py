@@ -354,7 +354,8 @@ def test_focal_module_alpha_tensor_is_a_buffer():
 
 def test_catalog_lists_the_imbalance_family():
     rows = {r.name: r for r in lk.list_losses("imbalance")}
-    assert set(rows) == {"AsymmetricLoss", "FocalLoss", "GeneralizedCrossEntropyLoss", "PolyLoss", "SigmoidFocalLoss"}
+    assert set(rows) == {"AsymmetricLoss", "AsymmetricLossSingleLabel", "FocalLoss", "GeneralizedCrossEntropyLoss",
+                         "PolyLoss", "SigmoidFocalLoss"}
     assert rows["FocalLoss"].functional == "focal_loss" and rows["FocalLoss"].summary.startswith("Softmax focal")
 
 

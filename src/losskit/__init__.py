@@ -34,6 +34,7 @@ from .doctor import CurveDiagnosis, diagnose_curves
 from .modules import (
     ArcFaceLoss,
     AsymmetricLoss,
+    AsymmetricLossSingleLabel,
     BatchHardTripletLoss,
     BCELoss,
     BCEWithLogitsLoss,
@@ -89,6 +90,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArcFaceLoss",
     "AsymmetricLoss",
+    "AsymmetricLossSingleLabel",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchHardTripletLoss",

@@ -4,7 +4,8 @@ The references are written from each paper's definition, independently of the co
 losses sum over an explicit (smoothed) one-hot target distribution where the implementation gathers ``log p_y``;
 the sigmoid focal loss is torchvision's formula (``p_t = p t + (1 - p)(1 - t)`` around torch's own
 ``binary_cross_entropy_with_logits``); the asymmetric loss is the authors' formula (``Alibaba-MIIL/ASL``,
-``AsymmetricLoss.forward``: clamped probabilities, one-sided ``gamma`` tensor). Means over nothing (where these
+``AsymmetricLoss.forward``: clamped probabilities, one-sided ``gamma`` tensor; ``ASLSingleLabel`` for the
+single-label variant). Means over nothing (where these
 references divide 0 by 0) are the ``empty=`` cases, not samples.
 """
 
@@ -102,19 +103,59 @@ def ref_sigmoid_focal_loss(input, target, weight=None, *, alpha=0.25, gamma=2.0,
     return weighted_average(loss, weight, reduction)
 
 
-def ref_asymmetric_loss(input, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, eps=1e-8, reduction="mean"):
-    """Ridnik et al. (2021), the authors' AsymmetricLoss.forward for 0/1 targets (gradient through the focusing
-    weights kept, i.e. disable_torch_grad_focal_loss=False), reduced per ``reduction`` instead of ``-sum``."""
+def _asl_authors(input, target, *, gamma_pos, gamma_neg, clip, eps, pos_weight, detach):
+    """The authors' AsymmetricLoss.forward (Alibaba-MIIL/ASL), per element, with timm's pos_weight on the positive
+    log-term; for soft targets this is the "shared" focusing weight."""
     xs_pos = torch.sigmoid(input)
     xs_neg = 1 - xs_pos
     if clip > 0:
         xs_neg = (xs_neg + clip).clamp(max=1)
     los_pos = target * torch.log(xs_pos.clamp(min=eps))
+    if pos_weight is not None:
+        los_pos = los_pos * pos_weight
     los_neg = (1 - target) * torch.log(xs_neg.clamp(min=eps))
     pt = xs_pos * target + xs_neg * (1 - target)
     one_sided_gamma = gamma_pos * target + gamma_neg * (1 - target)
-    loss = -(los_pos + los_neg) * torch.pow(1 - pt, one_sided_gamma)
-    return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+    focus = torch.pow(1 - pt, one_sided_gamma)
+    return -(los_pos + los_neg) * (focus.detach() if detach else focus)
+
+
+def ref_asymmetric_loss(input, target, weight=None, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, eps=1e-8,
+                        pos_weight=None, label_smoothing=0.0, soft_focusing="mix",
+                        disable_torch_grad_focal_loss=False, reduction="mean"):
+    """Ridnik et al. (2021), the authors' formula (gradient through the focusing weights unless
+    disable_torch_grad_focal_loss); "mix" is the authors' loss at t = 1 and t = 0 mixed linearly by the target;
+    reduced per ``reduction`` (the weighted average for "mean", sum / N for "batchmean")."""
+    t = target * (1 - label_smoothing) + label_smoothing / 2
+    opts = {"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip, "eps": eps, "pos_weight": pos_weight,
+            "detach": disable_torch_grad_focal_loss}
+    if soft_focusing == "shared":
+        loss = _asl_authors(input, t, **opts)
+    else:
+        ones = torch.ones_like(input)
+        loss = t * _asl_authors(input, ones, **opts) + (1 - t) * _asl_authors(input, 0 * ones, **opts)
+    if reduction == "batchmean":
+        w = torch.ones(()) if weight is None else weight
+        return (loss * w).sum() / input.shape[0]
+    if weight is None:
+        return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+    return weighted_average(loss, weight, reduction)
+
+
+def ref_asymmetric_loss_single_label(input, target, *, gamma_pos=1.0, gamma_neg=4.0, label_smoothing=0.1,
+                                     ignore_index=IGN, reduction="mean"):
+    """The authors' ASLSingleLabel (Alibaba-MIIL/ASL losses.py): every class term -q_c w_c log p_c of the smoothed
+    one-hot target q, with w = (1 - p_y)^gamma_pos at the target and p_c^gamma_neg elsewhere."""
+    assert ignore_index == IGN
+    x, t = _rows(input, target)
+    num_classes = x.shape[1]
+    p = torch.softmax(x, dim=1)
+    valid = t != IGN
+    onehot = F.one_hot(torch.where(valid, t, 0), num_classes).to(x.dtype)
+    w = torch.where(onehot > 0, (1 - p) ** gamma_pos, p**gamma_neg)
+    q = (1 - label_smoothing) * onehot + label_smoothing / num_classes
+    terms = torch.where(valid, -(q * w * torch.log(p)).sum(1), 0)
+    return _reduce_rows(terms, target, valid.sum(), reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,8 +263,30 @@ def _asymmetric_samples(dtype: torch.dtype) -> list[Sample]:
         Sample((d["x_t"], d["y"]), {"gamma_pos": 1.0, "clip": 0.0}, "non-contiguous, no clip"),
         Sample((x, d["y"]), {"gamma_pos": 1.0, "gamma_neg": 2.0, "clip": 0.2}, "clip=0.2"),
         Sample((x, d["y"]), {"gamma_neg": 0.0, "clip": 0.0, "eps": 0.0}, "BCE (no focusing, no clip, no eps)"),
-        Sample((x, d["soft"]), {}, "soft targets (linear mix; the authors' formula differs)", reference_ok=False),
-        Sample((d["x3"], d["y3"]), {"gamma_pos": 0.5, "gamma_neg": 3.0, "clip": 0.1}, "3d"),
+        Sample((x, d["soft"]), {}, "soft targets, mix", grad=(0, 1)),
+        Sample((x, d["soft"]), {"gamma_pos": 1.0, "soft_focusing": "shared"}, "soft targets, shared (timm)"),
+        Sample((x, d["y"], d["wc"]), {"gamma_pos": 1.0, "pos_weight": d["pw"], "label_smoothing": 0.1,
+                                      "soft_focusing": "shared"},
+               "timm: weight (C,), pos_weight, smoothing, shared", grad=(0, 2)),
+        Sample((x, d["y"]), {"gamma_pos": 1.0, "disable_torch_grad_focal_loss": True, "label_smoothing": 0.2},
+               "focusing weights detached, smoothing (mix)"),
+        Sample((d["x3"], d["y3"], d["w"][:3, :1]), {"gamma_pos": 0.5, "gamma_neg": 3.0, "clip": 0.1,
+                                                      "pos_weight": d["pw"]},
+               "3d, weight (3, 1), pos_weight"),
+    ]
+
+
+def _asl_single_samples(dtype: torch.dtype) -> list[Sample]:
+    d = _classes(dtype)
+    return [
+        Sample((d["x"], d["t"]), {}, "2d, defaults (timm's: gamma_pos=1, gamma_neg=4, smoothing 0.1)"),
+        Sample((d["x_t"], d["t"]), {"gamma_pos": 0.0, "gamma_neg": 2.0, "label_smoothing": 0.3},
+               "non-contiguous, gamma_pos=0"),
+        Sample((d["x"], d["t_ign"]), {"label_smoothing": 0.0}, "no smoothing (focal), some ignored"),
+        Sample((d["xk"], d["tk"]), {"gamma_neg": 0.5}, "K-dim (2, 5, 3, 2)"),
+        Sample((d["x"][0], d["t"][0]), {"gamma_pos": 2.0}, "unbatched (C,)"),
+        Sample((d["xk"], d["tk_ign"]), {"gamma_pos": 0.5, "gamma_neg": 1.0, "label_smoothing": 0.2},
+               "K-dim, some ignored"),
     ]
 
 
@@ -374,6 +437,29 @@ def _asymmetric_errors() -> list[ErrorCase]:
                   match=r"gamma_neg.*-4\.0"),
         ErrorCase("clip = 1", lambda: ((x, y), {"clip": 1.0}), lk.LossOptionError, match=r"clip.*\[0, 1\).*1\.0"),
         ErrorCase("negative eps", lambda: ((x, y), {"eps": -1e-8}), lk.LossOptionError, match=r"eps.*-1e-08"),
+        ErrorCase("unknown soft_focusing", lambda: ((x, y), {"soft_focusing": "shard"}), lk.LossOptionError,
+                  match=r"soft_focusing.*'shard'.*did you mean 'shared'"),
+        ErrorCase("label_smoothing > 1", lambda: ((x, y), {"label_smoothing": 1.5}), lk.LossOptionError,
+                  match=r"label_smoothing.*1\.5"),
+        ErrorCase("pos_weight of wrong length", lambda: ((x, y), {"pos_weight": torch.ones(4)}), lk.LossShapeError,
+                  match=r"pos_weight.*\(4,\)"),
+        ErrorCase("negative weight", lambda: ((x, y, torch.tensor([1.0, -1.0, 2.0])), {}), lk.LossValueError,
+                  match=r"weight.*-1"),
+        ErrorCase("disable_torch_grad_focal_loss not a bool", lambda: ((x, y), {"disable_torch_grad_focal_loss": 1}),
+                  lk.LossOptionError, match=r"disable_torch_grad_focal_loss.*bool.*1"),
+        ErrorCase("batchmean misspelt", lambda: ((x, y), {"reduction": "batch_mean"}), lk.LossOptionError,
+                  match=r"'batch_mean'.*did you mean 'batchmean'"),
+    ]
+
+
+def _asl_single_errors() -> list[ErrorCase]:
+    x, t = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
+    return [
+        *_class_errors(),
+        ErrorCase("negative gamma_neg", lambda: ((x, t), {"gamma_neg": -1.0}), lk.LossOptionError,
+                  match=r"gamma_neg.*-1\.0"),
+        ErrorCase("label_smoothing > 1", lambda: ((x, t), {"label_smoothing": 1.1}), lk.LossOptionError,
+                  match=r"label_smoothing.*1\.1"),
     ]
 
 
@@ -407,7 +493,11 @@ ENTRIES = [
               errors=_poly_errors(), empty=_all_ignored_smoothed_weighted,
               precision_samples=("K-dim, weights, smoothing, some ignored",)),
     LossEntry(LF.asymmetric_loss, lk.AsymmetricLoss, _asymmetric_samples, ref_asymmetric_loss,
-              errors=_asymmetric_errors(), empty=_empty_binary),
+              module_call=_weight_to_ctor, errors=_asymmetric_errors(), empty=_empty_binary,
+              reductions=("none", "mean", "sum", "batchmean"),
+              precision_samples=("timm: weight (C,), pos_weight, smoothing, shared",)),
+    LossEntry(LF.asymmetric_loss_single_label, lk.AsymmetricLossSingleLabel, _asl_single_samples,
+              ref_asymmetric_loss_single_label, errors=_asl_single_errors(), empty=_all_ignored),
     LossEntry(LF.generalized_cross_entropy, lk.GeneralizedCrossEntropyLoss, _gce_samples,
               ref_generalized_cross_entropy, errors=_gce_errors(), empty=_all_ignored),
 ]

@@ -26,7 +26,14 @@ from .detection import complete_box_iou_loss, distance_box_iou_loss, generalized
 from .distillation import distillation_loss, js_div
 from .distribution import gaussian_nll_loss, kl_div, poisson_nll_loss
 from .embedding import triplet_margin_loss, triplet_margin_with_distance_loss
-from .imbalance import asymmetric_loss, focal_loss, generalized_cross_entropy, poly_loss, sigmoid_focal_loss
+from .imbalance import (
+    asymmetric_loss,
+    asymmetric_loss_single_label,
+    focal_loss,
+    generalized_cross_entropy,
+    poly_loss,
+    sigmoid_focal_loss,
+)
 from .margin import (
     cosine_embedding_loss,
     hinge_embedding_loss,
@@ -55,6 +62,7 @@ from .sequence import ctc_loss
 __all__ = [
     "arcface_loss",
     "asymmetric_loss",
+    "asymmetric_loss_single_label",
     "batch_hard_triplet_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",

@@ -3,7 +3,8 @@ cross-entropy.
 
 Two groups share this file:
 
-* **softmax losses on class indices** (:func:`focal_loss`, :func:`poly_loss`, :func:`generalized_cross_entropy`):
+* **softmax losses on class indices** (:func:`focal_loss`, :func:`poly_loss`, :func:`generalized_cross_entropy`,
+  :func:`asymmetric_loss_single_label`):
   inputs and targets exactly as :func:`losskit.functional.cross_entropy` takes class indices: ``input`` of logits
   ``(N, C)``, ``(N, C, d1, ...)`` or unbatched ``(C,)``, ``target`` of integer class indices ``(N,)``,
   ``(N, d1, ...)`` or ``()``. Elements whose target equals ``ignore_index`` contribute 0 and are not counted; the
@@ -27,7 +28,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._precision import like_input, mixed_precision
-from .._reduction import class_weight_total, reduce_loss
+from .._reduction import class_weight_total, reduce_loss, safe_divide
 from ..fused.focal import (
     fused_focal_loss,
     fused_sigmoid_focal_loss,
@@ -37,6 +38,7 @@ from ..fused.focal import (
 
 __all__ = [
     "asymmetric_loss",
+    "asymmetric_loss_single_label",
     "focal_loss",
     "generalized_cross_entropy",
     "poly_loss",
@@ -140,13 +142,49 @@ def _gce_options(name: str, q: float) -> None:
         )
 
 
-def _asymmetric_options(name: str, gamma_pos: float, gamma_neg: float, clip: float, eps: float) -> tuple[float, float]:
+ASYMMETRIC_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+"""The reductions of :func:`asymmetric_loss`: losskit's three and timm's default ``"batchmean"`` (sum / N)."""
+
+SOFT_FOCUSING = ("mix", "shared")
+"""How :func:`asymmetric_loss` focuses soft targets (its docstring)."""
+
+
+def _asymmetric_options(
+    name: str,
+    gamma_pos: float,
+    gamma_neg: float,
+    clip: float,
+    eps: float,
+    label_smoothing: float = 0.0,
+    soft_focusing: str = "mix",
+    disable_torch_grad_focal_loss: bool = False,
+) -> tuple[float, float, float]:
     gamma_pos = V.check_positive(name, "gamma_pos", gamma_pos, allow_zero=True)
     gamma_neg = V.check_positive(name, "gamma_neg", gamma_neg, allow_zero=True)
     for arg, value, example in (("clip", clip, "clip=0.05 (0 disables it)"), ("eps", eps, "eps=1e-8")):
         if not (V.is_number(value) and 0 <= value < 1):
             raise _option_error(name, arg, "a float in [0, 1)", value, f"pass e.g. {example}")
-    return gamma_pos, gamma_neg
+    V.check_choice(name, "soft_focusing", soft_focusing, SOFT_FOCUSING)
+    if not isinstance(disable_torch_grad_focal_loss, bool):
+        raise _option_error(
+            name, "disable_torch_grad_focal_loss", "a bool", disable_torch_grad_focal_loss,
+            "pass True to stop gradients through the focusing weights (timm's option), False to keep them",
+        )
+    return gamma_pos, gamma_neg, V.check_unit_interval(name, "label_smoothing", label_smoothing)
+
+
+def _single_label_options(name: str, gamma_pos: float, gamma_neg: float, label_smoothing: float) -> float:
+    V.check_positive(name, "gamma_pos", gamma_pos, allow_zero=True)
+    V.check_positive(name, "gamma_neg", gamma_neg, allow_zero=True)
+    return V.check_unit_interval(name, "label_smoothing", label_smoothing)
+
+
+def _power_or_zero(base: Tensor, gamma: float | Tensor) -> Tensor:
+    """``base^gamma`` for ``base >= 0``, exactly 0 where ``base`` is 0 and ``gamma > 0`` (1 where ``gamma`` is 0),
+    with a finite gradient everywhere (the power is taken of a base floored at the smallest normal number)."""
+    safe = base.clamp_min(torch.finfo(base.dtype).tiny).pow(gamma)
+    at_zero = (gamma == 0) if isinstance(gamma, Tensor) else torch.tensor(float(gamma == 0), dtype=base.dtype)
+    return torch.where(base > 0, safe, at_zero.to(device=base.device, dtype=base.dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,46 +523,80 @@ def sigmoid_focal_loss(
 def asymmetric_loss(
     input: Tensor,
     target: Tensor,
+    weight: Tensor | None = None,
     *,
     gamma_pos: float = 0.0,
     gamma_neg: float = 4.0,
     clip: float = 0.05,
     eps: float = 1e-8,
+    pos_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    soft_focusing: str = "mix",
+    disable_torch_grad_focal_loss: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Asymmetric loss (ASL) for multi-label classification: focal on positives and negatives with separate
     exponents, plus a probability shift that discards easy (and possibly mislabeled) negatives.
 
-    With :math:`p = \sigma(x)` and the shifted probability :math:`p_m = \max(p - m, 0)` (:math:`m` = ``clip``):
+    With :math:`p = \sigma(x)`, the shifted probability :math:`p_m = \max(p - m, 0)` (:math:`m` = ``clip``) and
+    :math:`w_+` = ``pos_weight`` (1 by default), for a 0/1 target :math:`t`:
 
     .. math::
-        \ell = -t \, (1 - p)^{\gamma_+} \log p \; - \; (1 - t) \, p_m^{\gamma_-} \log(1 - p_m).
+        \ell = -t \, w_+ (1 - p)^{\gamma_+} \log p \; - \; (1 - t) \, p_m^{\gamma_-} \log(1 - p_m).
 
-    As in the authors' implementation, the probabilities inside the logs are floored at ``eps``
-    (:math:`\log \max(p, \epsilon)`), which caps a positive term at :math:`-\log \epsilon` (18.4 for 1e-8);
-    ``eps=0`` removes the floor. The logs are computed with ``logsigmoid``, so logits of ``±1e4`` stay finite.
-    Gradients flow through the focusing weights (the paper's analysis; the authors' ``AsymmetricLoss`` blocks
-    them by default with ``disable_torch_grad_focal_loss``). For soft targets :math:`t \in (0, 1)` the loss is the
-    linear mix of the two terms above. With ``gamma_pos=gamma_neg=clip=0`` it is
+    As in the authors' implementation (and timm's ``AsymmetricLossMultiLabel``), the probabilities inside the
+    logs are floored at ``eps`` (:math:`\log \max(p, \epsilon)`), which caps a positive term at
+    :math:`-\log \epsilon` (18.4 for 1e-8); ``eps=0`` removes the floor. The logs are computed with
+    ``logsigmoid``, so logits of ``±1e4`` stay finite. Gradients flow through the focusing weights (the paper's
+    analysis); ``disable_torch_grad_focal_loss=True`` treats them as constants (the authors' and timm's option of
+    that name, on by default in the authors' ``AsymmetricLoss``). With ``gamma_pos=gamma_neg=clip=0`` this is
     ``binary_cross_entropy_with_logits`` (up to ``eps``).
+
+    **Soft targets** :math:`t \in (0, 1)` (and ``label_smoothing`` :math:`s`, which makes the targets
+    :math:`t (1 - s) + s / 2`, timm's ``smoothing``) are focused one of two ways:
+
+    * ``soft_focusing="mix"`` (default): the linear mix of the two terms above, each with its own weight,
+      the expected loss when the label is 1 with probability :math:`t`;
+    * ``soft_focusing="shared"``: the authors' and timm's formula, one weight for both terms,
+      :math:`\ell = -(1 - p_t)^{\gamma_t} \left[ t \, w_+ \log p + (1 - t) \log (1 - p_m) \right]` with
+      :math:`1 - p_t = t (1 - p) + (1 - t) p_m` and :math:`\gamma_t = \gamma_+ t + \gamma_- (1 - t)`.
+
+    Both are the formula above for 0/1 targets. ``weight`` multiplies :math:`\ell`. Reductions: ``"mean"`` is the
+    mean over every element (the weighted average :math:`\sum w \ell / \sum w` with ``weight``,
+    :mod:`losskit._reduction`), ``"sum"`` the authors' reduction, ``"batchmean"`` the sum divided by the batch size
+    ``input.shape[0]`` (timm's default: the sum over classes averaged over samples).
+
+    **timm** (``timm.loss.AsymmetricLossMultiLabel``; defaults ``gamma_pos=1, gamma_neg=4``): ``gamma_pos=1,
+    soft_focusing="shared", reduction="batchmean"`` give its numbers for every option it has (``smoothing`` is
+    ``label_smoothing``, ``pos_weight``, ``weight``, ``clip``, ``eps``, ``disable_torch_grad_focal_loss``), except
+    that timm's ``reduction="mean"`` with a ``weight`` divides by the element count (use ``reduction="sum"`` and
+    divide by ``input.numel()``). timm computes in float32 whatever the input; losskit follows its mixed-precision
+    rule (float64 stays float64).
 
     Args:
         input: logits, any shape (usually ``(N, C)``), floating dtype.
-        target: multi-hot 0/1 labels of the same shape, floating dtype, values in ``[0, 1]``.
+        target: multi-hot 0/1 labels (or probabilities) of the same shape, floating dtype, values in ``[0, 1]``.
+        weight: optional weights broadcastable to ``input``'s shape, e.g. ``(C,)`` per class (default ``None``).
         gamma_pos: focusing exponent of positives, >= 0 (default 0.0).
         gamma_neg: focusing exponent of negatives, >= 0 (default 4.0).
         clip: the probability margin :math:`m` of negatives, in ``[0, 1)`` (default 0.05; 0 disables it).
         eps: floor of the probabilities inside the logs, in ``[0, 1)`` (default 1e-8).
-        reduction: ``"mean"`` (default, over all elements), ``"sum"`` (the authors' reduction) or ``"none"``.
+        pos_weight: optional weight of the positive term, broadcastable to ``input`` (default ``None``).
+        label_smoothing: :math:`s \in [0, 1]`, targets become :math:`t (1 - s) + s / 2` (default 0.0).
+        soft_focusing: ``"mix"`` (default) or ``"shared"``, see above (the same for 0/1 targets).
+        disable_torch_grad_focal_loss: ``True`` to stop gradients through the focusing weights (default ``False``).
+        reduction: ``"mean"`` (default), ``"sum"``, ``"batchmean"`` or ``"none"``.
 
     Shape:
-        ``input``, ``target``: :math:`(*)`, the same. Output: scalar, or :math:`(*)` for ``"none"``.
+        ``input``, ``target``: :math:`(*)`, the same. ``weight``, ``pos_weight``: broadcastable to :math:`(*)`.
+        Output: scalar, or :math:`(*)` for ``"none"``.
 
     Raises:
-        LossShapeError: ``target`` shape differs from ``input``.
+        LossShapeError: ``target`` shape differs from ``input``; ``weight`` or ``pos_weight`` does not broadcast.
         LossTypeError: integer ``input`` or ``target``.
-        LossValueError: ``target`` outside ``[0, 1]`` (value check).
-        LossOptionError: negative exponents, ``clip`` or ``eps`` outside ``[0, 1)``.
+        LossValueError: ``target`` outside ``[0, 1]``, negative weights (value checks).
+        LossOptionError: negative exponents, ``clip`` or ``eps`` outside ``[0, 1)``, ``label_smoothing`` outside
+            ``[0, 1]``, an unknown ``soft_focusing``.
         NonFiniteError: NaN or Inf in ``input`` or ``target`` (value check).
 
     References:
@@ -538,11 +610,14 @@ def asymmetric_loss(
         0.2187
     """
     name = "asymmetric_loss"
-    V.check_reduction(name, reduction)
-    gamma_pos, gamma_neg = _asymmetric_options(name, gamma_pos, gamma_neg, clip, eps)
-    _check_sigmoid_input(name, input, target)
+    V.check_reduction(name, reduction, ASYMMETRIC_REDUCTIONS)
+    gamma_pos, gamma_neg, smoothing = _asymmetric_options(
+        name, gamma_pos, gamma_neg, clip, eps, label_smoothing, soft_focusing, disable_torch_grad_focal_loss
+    )
+    _check_sigmoid_input(name, input, target, weight=weight, pos_weight=pos_weight)
+    weight, pos_weight = like_input(weight, input), like_input(pos_weight, input)
 
-    tiny = torch.finfo(input.dtype).tiny
+    t = target if smoothing == 0 else target * (1 - smoothing) + smoothing / 2
     log_p = F.logsigmoid(input)
     if eps > 0:
         log_p = log_p.clamp_min(math.log(eps))
@@ -555,11 +630,100 @@ def asymmetric_loss(
         if eps > 0:
             log_neg = log_neg.clamp_min(math.log(eps))
         p_m = torch.sigmoid(input)
-    pos = -log_p
-    if gamma_pos != 0:
-        pos = pos * torch.sigmoid(-input).clamp_min(tiny).pow(gamma_pos)
+    pos = -log_p if pos_weight is None else -log_p * pos_weight
     neg = -log_neg
-    if gamma_neg != 0:
-        neg = neg * p_m.clamp_min(tiny).pow(gamma_neg)
-    loss = target * pos + (1 - target) * neg
-    return reduce_loss(loss, reduction)
+    if soft_focusing == "mix":
+        if gamma_pos != 0:
+            w_pos = _power_or_zero(torch.sigmoid(-input), gamma_pos)
+            pos = pos * (w_pos.detach() if disable_torch_grad_focal_loss else w_pos)
+        if gamma_neg != 0:
+            w_neg = _power_or_zero(p_m, gamma_neg)
+            neg = neg * (w_neg.detach() if disable_torch_grad_focal_loss else w_neg)
+        loss = t * pos + (1 - t) * neg
+    else:
+        loss = t * pos + (1 - t) * neg
+        if gamma_pos != 0 or gamma_neg != 0:
+            one_minus_pt = t * torch.sigmoid(-input) + (1 - t) * p_m
+            w = _power_or_zero(one_minus_pt, gamma_pos * t + gamma_neg * (1 - t))
+            loss = loss * (w.detach() if disable_torch_grad_focal_loss else w)
+    if reduction != "batchmean":
+        return reduce_loss(loss, reduction, weight=weight)
+    return safe_divide(reduce_loss(loss, "sum", weight=weight), input.shape[0] if input.dim() else 1)
+
+
+# --------------------------------------------------------------------------------------------
+# single-label asymmetric loss (softmax, class indices)
+# --------------------------------------------------------------------------------------------
+@mixed_precision
+def asymmetric_loss_single_label(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma_pos: float = 1.0,
+    gamma_neg: float = 4.0,
+    label_smoothing: float = 0.1,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Single-label asymmetric loss: a softmax cross-entropy against the smoothed one-hot target whose class
+    terms are focused asymmetrically (the authors' ``ASLSingleLabel``, timm's ``AsymmetricLossSingleLabel``).
+
+    With :math:`p = \mathrm{softmax}(x)` over the class dimension, target class :math:`y`, :math:`C` classes and
+    the smoothed target :math:`q = (1 - s)\,\mathrm{onehot}(y) + s / C`:
+
+    .. math::
+        \ell = -q_y (1 - p_y)^{\gamma_+} \log p_y \; - \; \sum_{c \ne y} q_c \, p_c^{\gamma_-} \log p_c .
+
+    The target class is down-weighted when it is already likely (as in the focal loss); every other class, which
+    takes part only through the smoothing :math:`s / C`, is down-weighted when it is unlikely. Without smoothing
+    (``label_smoothing=0``) the loss is :func:`focal_loss` with ``gamma=gamma_pos`` and ``gamma_neg`` has no effect.
+    Gradients flow through the focusing weights, as in the authors' and timm's code. ``"mean"`` averages over the
+    non-ignored elements.
+
+    The defaults are the authors' and timm's (``gamma_pos=1, gamma_neg=4``, smoothing ``eps=0.1``); timm's
+    ``reduction="mean"`` is ``"mean"`` and any other value of it is ``"none"``. timm takes ``(N, C)`` input only;
+    losskit takes the shapes of :func:`losskit.functional.cross_entropy` and ``ignore_index``.
+
+    Args:
+        input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``, floating dtype.
+        target: class indices, ``()``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        gamma_pos: focusing exponent of the target class, >= 0 (default 1.0).
+        gamma_neg: focusing exponent of the other classes, >= 0 (default 4.0).
+        label_smoothing: :math:`s \in [0, 1]` (default 0.1, timm's ``eps``).
+        ignore_index: target value that contributes nothing and is not counted (default -100).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        As :func:`focal_loss`.
+
+    Raises:
+        LossOptionError: negative exponents, ``label_smoothing`` outside ``[0, 1]``.
+        LossShapeError, LossTypeError, LossValueError, NonFiniteError: as :func:`focal_loss`.
+
+    References:
+        Ridnik, T., Ben-Baruch, E., Zamir, N., Noy, A., Friedman, I., Protter, M., Zelnik-Manor, L. "Asymmetric
+        Loss For Multi-Label Classification", 2021 (single-label variant of the authors' code).
+
+    Example:
+        >>> import torch, losskit.functional as LF
+        >>> x = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+        >>> print(round(float(LF.asymmetric_loss_single_label(x, torch.tensor([0, 1]))), 4))
+        1.3092
+    """
+    name = "asymmetric_loss_single_label"
+    V.check_reduction(name, reduction)
+    smoothing = _single_label_options(name, gamma_pos, gamma_neg, label_smoothing)
+    _check_class_input(name, input, target, None, ignore_index)
+
+    class_dim, log_p, valid, safe, log_p_y = _class_terms(input, target, ignore_index)
+    num_classes = input.shape[class_dim]
+    loss = -log_p_y if gamma_pos == 0 else -log_p_y * _one_minus_power(log_p_y, gamma_pos)
+    if smoothing > 0:
+        # the other classes: p_c^gamma_neg = exp(gamma_neg log p_c), finite with its gradient for log p_c = -1e4
+        others = -log_p if gamma_neg == 0 else -log_p * torch.exp(float(gamma_neg) * log_p)
+        classes = torch.arange(num_classes, device=input.device)
+        is_target = _along_class_dim(classes, input, class_dim) == safe.unsqueeze(class_dim)
+        others = torch.where(is_target, torch.zeros((), dtype=others.dtype, device=others.device), others)
+        loss = (1 - smoothing + smoothing / num_classes) * loss + (smoothing / num_classes) * others.sum(class_dim)
+    loss = torch.where(valid, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+    return reduce_loss(loss, reduction, denominator=valid.sum())

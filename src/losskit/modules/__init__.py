@@ -20,7 +20,14 @@ from .detection import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoU
 from .distillation import DistillationLoss, JSDivLoss
 from .distribution import GaussianNLLLoss, KLDivLoss, PoissonNLLLoss
 from .embedding import TripletMarginLoss, TripletMarginWithDistanceLoss
-from .imbalance import AsymmetricLoss, FocalLoss, GeneralizedCrossEntropyLoss, PolyLoss, SigmoidFocalLoss
+from .imbalance import (
+    AsymmetricLoss,
+    AsymmetricLossSingleLabel,
+    FocalLoss,
+    GeneralizedCrossEntropyLoss,
+    PolyLoss,
+    SigmoidFocalLoss,
+)
 from .margin import (
     CosineEmbeddingLoss,
     HingeEmbeddingLoss,
@@ -49,6 +56,7 @@ from .sequence import CTCLoss
 __all__ = [
     "ArcFaceLoss",
     "AsymmetricLoss",
+    "AsymmetricLossSingleLabel",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchHardTripletLoss",

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor
 
 from ..functional import imbalance as IF
 from ._base import Loss
 
-__all__ = ["AsymmetricLoss", "FocalLoss", "GeneralizedCrossEntropyLoss", "PolyLoss", "SigmoidFocalLoss"]
+__all__ = [
+    "AsymmetricLoss",
+    "AsymmetricLossSingleLabel",
+    "FocalLoss",
+    "GeneralizedCrossEntropyLoss",
+    "PolyLoss",
+    "SigmoidFocalLoss",
+]
 
 
 class FocalLoss(Loss):
@@ -134,6 +143,9 @@ class PolyLoss(Loss):
 class AsymmetricLoss(Loss):
     """Asymmetric loss (ASL) for multi-label classification; see :func:`losskit.functional.asymmetric_loss`.
 
+    ``weight`` and ``pos_weight`` are buffers. ``AsymmetricLoss(gamma_pos=1.0, soft_focusing="shared",
+    reduction="batchmean")`` gives the numbers of timm's ``AsymmetricLossMultiLabel()``.
+
     Example:
         >>> import torch, losskit as lk
         >>> x, t = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1.0, 0.0, 0.0]])
@@ -143,27 +155,82 @@ class AsymmetricLoss(Loss):
 
     family = "imbalance"
     functional = staticmethod(IF.asymmetric_loss)
+    reductions: ClassVar[tuple[str, ...]] = IF.ASYMMETRIC_REDUCTIONS
 
     def __init__(
         self,
+        weight: Tensor | None = None,
         *,
         gamma_pos: float = 0.0,
         gamma_neg: float = 4.0,
         clip: float = 0.05,
         eps: float = 1e-8,
+        pos_weight: Tensor | None = None,
+        label_smoothing: float = 0.0,
+        soft_focusing: str = "mix",
+        disable_torch_grad_focal_loss: bool = False,
         reduction: str = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
-        IF._asymmetric_options(type(self).__name__, gamma_pos, gamma_neg, clip, eps)
+        IF._asymmetric_options(
+            type(self).__name__, gamma_pos, gamma_neg, clip, eps, label_smoothing, soft_focusing,
+            disable_torch_grad_focal_loss,
+        )
+        self._buffer("weight", weight)
+        self._buffer("pos_weight", pos_weight)
         self.gamma_pos = gamma_pos
         self.gamma_neg = gamma_neg
         self.clip = clip
         self.eps = eps
+        self.label_smoothing = label_smoothing
+        self.soft_focusing = soft_focusing
+        self.disable_torch_grad_focal_loss = disable_torch_grad_focal_loss
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return IF.asymmetric_loss(
-            input, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip, eps=self.eps,
+            input, target, self.weight, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, clip=self.clip,
+            eps=self.eps, pos_weight=self.pos_weight, label_smoothing=self.label_smoothing,
+            soft_focusing=self.soft_focusing, disable_torch_grad_focal_loss=self.disable_torch_grad_focal_loss,
             reduction=self.reduction,
+        )
+
+
+class AsymmetricLossSingleLabel(Loss):
+    """Single-label asymmetric loss, a smoothed cross-entropy focused per class; see
+    :func:`losskit.functional.asymmetric_loss_single_label`.
+
+    At its defaults it gives the numbers of timm's ``AsymmetricLossSingleLabel()``.
+
+    Example:
+        >>> import torch, losskit as lk
+        >>> x = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+        >>> print(round(float(lk.AsymmetricLossSingleLabel()(x, torch.tensor([0, 1]))), 4))
+        1.3092
+    """
+
+    family = "imbalance"
+    functional = staticmethod(IF.asymmetric_loss_single_label)
+
+    def __init__(
+        self,
+        *,
+        gamma_pos: float = 1.0,
+        gamma_neg: float = 4.0,
+        label_smoothing: float = 0.1,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        IF._single_label_options(type(self).__name__, gamma_pos, gamma_neg, label_smoothing)
+        self.gamma_pos = gamma_pos
+        self.gamma_neg = gamma_neg
+        self.label_smoothing = label_smoothing
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return IF.asymmetric_loss_single_label(
+            input, target, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg,
+            label_smoothing=self.label_smoothing, ignore_index=self.ignore_index, reduction=self.reduction,
         )
 
 
