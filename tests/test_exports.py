@@ -17,7 +17,7 @@ from losskit.modules._base import Loss
 SRC = Path(lk.__file__).parent
 FAMILIES = [
     "classification", "detection", "distillation", "distribution", "embedding", "imbalance", "margin", "metric",
-    "regression", "segmentation", "sequence",
+    "ordinal", "regression", "segmentation", "sequence",
 ]
 PACKAGES = {"losskit": "__init__.py", "losskit.modules": "modules/__init__.py",
             "losskit.functional": "functional/__init__.py"}

@@ -211,7 +211,8 @@ class MenuEntry:
     tasks: frozenset[str]
     head: str
     """What the network must output: ``"logits"`` (one per class, class-index target), ``"sigmoid"`` (one logit
-    per label, 0/1 float target of the same shape) or ``"value"`` (real predictions)."""
+    per label, 0/1 float target of the same shape), ``"ordinal"`` (one logit per threshold between ordered
+    classes, K - 1 for K classes, class-index target) or ``"value"`` (real predictions)."""
     summary: str
     configure: Callable[[TargetStats, np.ndarray], dict[str, Any]] = lambda stats, y: {}
     """Options for these targets (``y`` as the loss will see them: class indices, 0/1 matrix, or values)."""
@@ -311,6 +312,8 @@ LOSS_MENU: dict[str, MenuEntry] = {
                   lambda s, y: {"epsilon": 1.0}),
         MenuEntry("gce", "GeneralizedCrossEntropyLoss", _CLS, "logits",
                   "generalized cross-entropy, q=0.7 (robust to noisy labels)", lambda s, y: {"q": 0.7}),
+        MenuEntry("coral", "CoralLoss", _CLS, "ordinal",
+                  "ordinal loss (CORAL): one binary cross-entropy per threshold 'is the class above k?'"),
         MenuEntry("bce", "BCEWithLogitsLoss", _SIG, "sigmoid", "binary cross-entropy on logits"),
         MenuEntry("bce-posweight", "BCEWithLogitsLoss", _SIG, "sigmoid",
                   "binary cross-entropy with pos_weight = negatives / positives", _pos_weight),
@@ -493,8 +496,17 @@ def _regression_stats(arr: np.ndarray, dtype: str) -> TargetStats:
 # --------------------------------------------------------------------------------------------
 # the ranking
 # --------------------------------------------------------------------------------------------
-def _plan(task: str, stats: TargetStats, noisy_labels: bool) -> list[tuple[str, list[str]]]:
+def _plan(task: str, stats: TargetStats, noisy_labels: bool, ordinal: bool = False) -> list[tuple[str, list[str]]]:
     """Menu names in rank order, each with its reasons."""
+    if ordinal and task == "multiclass":
+        rest = [p for p in _plan(task, stats, noisy_labels) if p[0] not in ("ce", "coral")]
+        return [
+            ("coral", [f"the {stats.num_classes} classes are ordered: CORAL asks 'is the class above k?' at each of "
+                       f"the {(stats.num_classes or 2) - 1} thresholds, so a prediction one class off costs less "
+                       "than one far off; cross-entropy treats the classes as unordered"]),
+            ("ce", ["the baseline: plain cross-entropy, which ignores the order of the classes"]),
+            *rest,
+        ]
     if task == "regression":
         share = stats.outlier_share or 0.0
         out_words = f"{share:.1%} of the targets lie beyond the MAD rule"
@@ -656,7 +668,8 @@ def _prepare_targets(targets: object, task: str | None, where: str = "recommend"
     return arr, dtype
 
 
-def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = False) -> Recommendation:
+def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = False,
+              ordinal: bool = False) -> Recommendation:
     """Recommend configured losses for ``targets``.
 
     Args:
@@ -664,6 +677,8 @@ def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = 
             real values; ``(N, K)`` 0/1 multi-hot rows (multi-label), one-hot rows, or real values.
         task: ``"binary"``, ``"multiclass"``, ``"multilabel"`` or ``"regression"``; ``None`` (default) infers it.
         noisy_labels: the labels are known to be noisy (adds generalized cross-entropy to classification).
+        ordinal: the classes are ordered (0 < 1 < 2 ...: ratings, grades); for three or more classes the ordinal
+            loss ``coral`` comes first, against plain cross-entropy as the baseline.
 
     Returns:
         A :class:`Recommendation`: the task, :class:`TargetStats`, ranked :class:`Candidate` losses (each with
@@ -741,7 +756,13 @@ def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = 
     baseline = "mse" if task == "regression" else ("bce" if task in ("binary", "multilabel") else "ce")
     if task == "binary" and stats.imbalanced:
         baseline = "bce"
-    for name, why in _plan(task, stats, noisy_labels):
+    if ordinal and task == "binary":
+        reasons.append("ordered classes: with two classes the ordinal loss is binary cross-entropy; no ordinal "
+                       "candidate added")
+    elif ordinal and task != "multiclass":
+        raise V.LossOptionError(f"recommend: ordinal applies to class targets, but got a {task} task; drop "
+                                "ordinal=True (--ordinal)")
+    for name, why in _plan(task, stats, noisy_labels, ordinal):
         entry = LOSS_MENU[name]
         if not entry.available:
             reasons.append(f"{name} ({entry.loss}) left out: this losskit build does not have it")
@@ -779,6 +800,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column)")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--noisy-labels", action="store_true", help="the labels are known to be noisy")
+    p.add_argument("--ordinal", action="store_true",
+                   help="the classes are ordered (numeric labels by value, text labels alphabetically): rank the "
+                   "ordinal loss (CORAL) first")
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON instead of text")
     p.set_defaults(func=_main)
 
@@ -790,7 +814,7 @@ def _main(args: argparse.Namespace) -> int:
 
     data = load_data(args.dataset, args.csv, args.target, where="recommend")
     targets = data.y if data.task != "regression" or args.task else data.y.astype(np.float64)
-    rec = recommend(targets, task=args.task, noisy_labels=args.noisy_labels)
+    rec = recommend(targets, task=args.task, noisy_labels=args.noisy_labels, ordinal=args.ordinal)
     if args.json:
         print(json.dumps({"data": data.name, **rec.to_dict()}, indent=2))
         return 0

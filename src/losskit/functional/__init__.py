@@ -11,6 +11,7 @@ from . import (
     imbalance,
     margin,
     metric,
+    ordinal,
     regression,
     segmentation,
     sequence,
@@ -44,6 +45,7 @@ from .margin import (
     soft_margin_loss,
 )
 from .metric import arcface_loss, batch_hard_triplet_loss, contrastive_loss, cosface_loss, info_nce_loss, supcon_loss
+from .ordinal import coral_loss
 from .regression import (
     charbonnier_loss,
     huber_loss,
@@ -69,6 +71,7 @@ __all__ = [
     "charbonnier_loss",
     "complete_box_iou_loss",
     "contrastive_loss",
+    "coral_loss",
     "cosface_loss",
     "cosine_embedding_loss",
     "cross_entropy",

@@ -218,6 +218,8 @@ def mean_denominator(loss_fn: nn.Module, head: str, target: Tensor) -> Tensor:
     class weights ``weight[y]`` over the targets that are not ``ignore_index`` (their count without weights);
     with a per-element ``weight`` its sum broadcast to the target; else the element count.
     """
+    if head == "ordinal":  # losskit.functional.coral_loss: a mean over the rows, threshold weights or not
+        return torch.tensor(float(len(target)), dtype=torch.float64)
     weight = getattr(loss_fn, "weight", None)
     weight = weight.detach().to(torch.float64) if isinstance(weight, Tensor) else None
     if head == "logits":

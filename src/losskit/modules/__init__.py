@@ -11,6 +11,7 @@ from . import (
     imbalance,
     margin,
     metric,
+    ordinal,
     regression,
     segmentation,
     sequence,
@@ -38,6 +39,7 @@ from .margin import (
     SoftMarginLoss,
 )
 from .metric import ArcFaceLoss, BatchHardTripletLoss, ContrastiveLoss, CosFaceLoss, InfoNCELoss, SupConLoss
+from .ordinal import CoralLoss
 from .regression import (
     CharbonnierLoss,
     HuberLoss,
@@ -64,6 +66,7 @@ __all__ = [
     "CharbonnierLoss",
     "CompleteBoxIoULoss",
     "ContrastiveLoss",
+    "CoralLoss",
     "CosFaceLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
