@@ -77,3 +77,60 @@ def test_targets_and_weights_that_require_grad_work_where_torch_differentiates()
     w = torch.rand(3, requires_grad=True)
     LF.multi_margin_loss(x, torch.tensor([0, 1, 2, 1]), weight=w).backward()
     assert w.grad is not None and torch.isfinite(w.grad).all()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 9 part 7: value checks cheap enough for every call (default "first" policy)
+# --------------------------------------------------------------------------------------------
+def test_dice_class_out_of_range_is_caught_on_a_later_call():
+    x = torch.randn(2, 3, 8, 8)
+    LF.dice_loss(x, torch.randint(0, 3, (2, 8, 8)), mode="multiclass")  # first call: the full value checks
+    bad = torch.randint(0, 3, (2, 8, 8))
+    bad[1, 4, 4] = 7
+    with pytest.raises(lk.LossValueError, match=r"dice_loss: target class indices must lie in \[0, 3\).*but got 7"):
+        LF.dice_loss(x, bad, mode="multiclass")
+    with pytest.raises(lk.LossValueError, match="but got -1"):
+        lk.DiceLoss(mode="multiclass")(x, bad.clamp(max=2) - (bad == 2).long() * 3)
+
+
+def test_dice_every_call_check_allows_ignore_index():
+    x = torch.randn(2, 3, 8, 8)
+    t = torch.randint(0, 3, (2, 8, 8))
+    t[:, :2] = 255
+    first = LF.dice_loss(x, t, mode="multiclass", ignore_index=255)
+    again = LF.dice_loss(x, t, mode="multiclass", ignore_index=255)  # the every-call path, ignore values pass
+    torch.testing.assert_close(first, again)
+    t[0, 5, 5] = 3
+    with pytest.raises(lk.LossValueError, match=r"but got 3"):
+        LF.dice_loss(x, t, mode="multiclass", ignore_index=255)
+
+
+def test_blank_in_ctc_targets_is_caught_on_a_later_call():
+    torch.manual_seed(0)
+    log_probs = torch.randn(12, 2, 5).log_softmax(2)
+    il, tl = torch.tensor([12, 12]), torch.tensor([3, 2])
+    targets = torch.tensor([[1, 2, 3], [4, 1, 0]])  # the 0 of row 1 is padding: beyond its length 2
+    LF.ctc_loss(log_probs, targets, il, tl)
+    LF.ctc_loss(log_probs, targets, il, tl)  # padding with the blank is fine on every call
+    with pytest.raises(lk.LossValueError, match=r"ctc_loss: targets must not contain the blank index 0.*1 time"):
+        LF.ctc_loss(log_probs, torch.tensor([[1, 0, 3], [4, 1, 0]]), il, tl)
+    with pytest.raises(lk.LossValueError, match="blank index 0"):
+        LF.ctc_loss(log_probs, torch.tensor([1, 0, 3, 4, 1]), il, tl)  # concatenated targets
+
+
+def test_every_call_checks_follow_the_guard_mode():
+    x = torch.randn(1, 3, 4, 4)
+    good, bad = torch.zeros(1, 4, 4, dtype=torch.long), torch.full((1, 4, 4), 7)
+    LF.dice_loss(x, good, mode="multiclass")
+    with lk.guard("off"):  # nothing runs: torch's own behaviour, whatever it is
+        try:
+            LF.dice_loss(x, bad, mode="multiclass")
+        except lk.LosskitError:
+            pytest.fail("a losskit check ran with the guard off")
+        except RuntimeError:
+            pass
+    with lk.guard("always"), pytest.raises(lk.LossValueError, match="but got 7"):
+        LF.dice_loss(x, bad, mode="multiclass")
+    assert lk.get_guard() == "first"
+    with pytest.raises(lk.LossValueError, match="but got 7"):
+        LF.dice_loss(x, bad, mode="multiclass")

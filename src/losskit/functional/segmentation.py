@@ -182,6 +182,8 @@ def _check_inputs(
             V.check_class_range(name, target, num_classes, ignore_index)
         else:
             _check_mask_values(name, target, ignore_index, hard=hard_targets)
+    elif mode == "multiclass" and V.every_call_due(target):
+        V.check_class_range_every_call(name, target, num_classes, ignore_index)
 
 
 def _check_mask_values(name: str, target: Tensor, ignore_index: int | None, *, hard: bool) -> None:

@@ -76,6 +76,26 @@ def _repeats(targets: Tensor, valid: Tensor, sample: Tensor, count: int) -> Tens
     return out.scatter_add_(0, sample[..., 1:].reshape(-1), same.reshape(-1).to(torch.int64))
 
 
+def _check_no_blank(name: str, targets: Tensor, target_lengths: Tensor, blank: int) -> None:
+    """The labels (the first ``target_lengths[i]`` of each padded row, or all of concatenated targets) never hold
+    the blank index: torch would silently compute the loss of a different label sequence."""
+    if targets.numel() == 0 or target_lengths.numel() == 0:
+        return
+    if targets.dim() == 1:
+        hits = targets == blank
+    else:
+        rows = targets.reshape(target_lengths.numel(), -1)
+        hits = (rows == blank) & (torch.arange(rows.shape[1], device=rows.device) < target_lengths.reshape(-1, 1))
+    count = int(hits.sum())
+    if count:
+        fix = "labels look 0-based with blank=0: use targets + 1 and C + 1 classes" if blank == 0 else (
+            "use another blank index or remap the labels")
+        raise V.LossValueError(
+            f"{name}: targets must not contain the blank index {blank}, but got it {count} time(s) in the labels; "
+            f"{fix}"
+        )
+
+
 def _check_values(
     name: str,
     log_probs: Tensor,
@@ -268,6 +288,8 @@ def ctc_loss(
     tl = _as_lengths(name, "target_lengths", target_lengths, batch, log_probs.device)
     if V.values_due(name, log_probs, targets, il, tl):
         _check_values(name, log_probs, targets, il, tl, blank=blank, zero_infinity=zero_infinity)
+    elif V.every_call_due(targets, tl):  # cheap enough for every call (README, the guard layer)
+        _check_no_blank(name, targets, tl, blank)
     if batch == 0:
         # torch's kernel rejects an empty batch; the loss of no sequence is an empty tensor (mean 0, zero gradient)
         terms = log_probs.sum((0, 2))
