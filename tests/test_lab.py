@@ -439,3 +439,122 @@ print("ok")
     assert done.returncode == 0, done.stderr
     assert "ok" in done.stdout and done.stderr.count("pip install 'losskit[lab]'") == 2
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ sound comparisons
+def test_runs_are_paired_across_losses():
+    """Every loss of run r starts from the same weights on split r; runs differ. On iris (50 rows per class) the
+    class weights are all equal, so ce-weighted is ce and every paired difference is 0."""
+    first_layers: list[torch.Tensor] = []
+
+    def model_fn(i, o):
+        from losskit.lab import make_mlp
+
+        net = make_mlp(i, o, (8,), 0.0)
+        first_layers.append(net[0].weight.detach().clone())
+        return net
+
+    result = compare("iris", losses="ce,ce-weighted", runs=3, epochs=3, model_fn=model_fn, out=None, progress=False)
+    assert len(first_layers) == 6  # run-major: run 0 (ce, ce-weighted), run 1 (...), run 2 (...)
+    for r in range(3):
+        torch.testing.assert_close(first_layers[2 * r], first_layers[2 * r + 1], rtol=0, atol=0)
+    assert not torch.equal(first_layers[0], first_layers[2])
+    ce, weighted = result.summary("ce"), result.summary("ce-weighted")
+    assert [r.split for r in ce.runs] == [r.split for r in weighted.runs] == [0, 1, 2]
+    for a, b in zip(ce.runs, weighted.runs):
+        assert a.metrics["balanced_accuracy"] == b.metrics["balanced_accuracy"]
+        np.testing.assert_allclose(a.train_losses, b.train_losses, rtol=1e-5)
+    pair = result.comparison.pair("ce-weighted", "ce")
+    assert pair.diffs == [0.0, 0.0, 0.0] and pair.test.p_value == 1.0 and result.winner is None
+
+
+def _permuted(seed: int, name: str = "breast_cancer"):
+    from losskit.lab.data import Dataset
+
+    base = load_builtin(name)
+    y = np.random.default_rng(seed).permutation(base.y)
+    return Dataset(f"permuted-{name}", base.X, y, base.task, base.feature_names, "target", base.class_names)
+
+
+def test_permuted_labels_name_no_winner():
+    """Labels shuffled: every loss (and the tuned threshold) is equally useless; no winner, five times over. The
+    tuned-threshold row shares the baseline's probabilities, so its threshold-free metrics are the baseline's."""
+    for k in range(5):
+        result = compare(_permuted(k), losses="bce,bce-posweight,sigmoid-focal", runs=5, epochs=10, hidden=(16,),
+                         out=None, progress=False, split_seed=1000 * k)
+        assert result.winner is None, result.verdict
+        assert result.verdict.startswith("no clear winner")
+        names = [(s.name, s.kind) for s in result.summaries]
+        assert names[-2:] == [("bce+threshold", "threshold"), ("logistic-regression", "reference")]
+        assert len(result.comparison.pairs) == 6  # 3 losses and the tuned threshold
+        assert 0.35 < result.summary("bce").mean["roc_auc"] < 0.65
+    tuned, base = result.summary("bce+threshold"), result.summary("bce")
+    for a, b in zip(tuned.runs, base.runs):
+        for m in ("roc_auc", "pr_auc", "log_loss", "brier", "ece"):
+            assert a.metrics[m] == b.metrics[m]
+        assert 0.0 < a.metrics["threshold"] < 1.0
+    assert tuned.options["thresholds"] == [r.metrics["threshold"] for r in tuned.runs]
+
+
+def test_few_validation_rows_choose_checkpoints_by_the_balanced_log_loss():
+    """breast_cancer at imbalance 0.05 leaves 2-3 malignant validation rows: the checkpoint no longer hangs on
+    them (before: the weighted runs kept epoch 1 in every seed)."""
+    result = compare("breast_cancer", losses="bce-posweight", imbalance=0.05, runs=3, epochs=30, out=None,
+                     progress=False)
+    runs = result.summary("bce-posweight").runs
+    assert {r.criterion for r in runs} == {"balanced_log_loss"}
+    assert all(r.best_epoch > 3 for r in runs), [r.best_epoch for r in runs]
+    assert any("class-balanced validation log-loss" in n for n in result.notices)
+    assert "criterion" in json.dumps(result.to_dict())
+
+
+def test_undertrained_runs_are_flagged_against_the_reference():
+    result = compare("iris", losses="ce", runs=3, epochs=3, lr=1e-3, hidden=(8,), out=None, progress=False)
+    assert result.summaries[-1].kind == "reference" and result.summaries[-1].mean["balanced_accuracy"] > 0.9
+    text = "\n".join(result.warnings)
+    assert re.search(r"ce: test balanced accuracy 0\.\d+ is clearly below the logistic-regression reference's", text)
+    table = result.table()
+    assert "below reference" in table and "warning: ce: " in table
+    assert result.to_dict()["warnings"] == result.warnings
+
+
+def test_still_improving_means_the_last_tenth_of_a_full_run():
+    from losskit.lab.runner import LossSummary, _warnings
+    from losskit.lab.train import RunResult
+
+    def run(best, ran, stopped=False):
+        return RunResult("ce", 0, [1.0] * ran, [1.0] * ran, [0.5] * ran, best, stopped, {}, 0.0)
+
+    assert run(20, 20).still_improving and run(19, 20).still_improving  # the last tenth of 20 epochs: 19, 20
+    assert not run(18, 20).still_improving and not run(20, 20, stopped=True).still_improving
+    rows = [LossSummary("ce", "X", {}, [], "", True, {"mae": 1.0}, {}, [run(20, 20), run(19, 20), run(5, 20)], [])]
+    assert _warnings(rows, {"n_train": 80, "n_test": 20}, "mae", 0.1, 0.05, 20) == [
+        "ce: 2 of 3 runs ended still improving (best checkpoint in the last tenth of 20 epochs): raise --epochs"]
+
+
+def test_default_training_fits_iris():
+    """Scaled epochs: iris (90 training rows) now trains 300 epochs, not 40, and reaches the reference."""
+    result = compare("iris", losses="ce", runs=2, out=None, progress=False)
+    assert result.config["epochs"] == 300
+    ce, ref = result.summary("ce"), result.summaries[-1]
+    assert ce.mean["balanced_accuracy"] >= ref.mean["balanced_accuracy"] - 0.02
+    assert not result.warnings
+
+
+# ------------------------------------------------------------------ known answers (default settings, 10 runs)
+def _known(dataset, losses, **stress):
+    return compare(dataset, losses=losses, out=None, progress=False, **stress)
+
+
+def test_known_answer_class_weights_beat_ce_on_imbalanced_digits_slow():
+    result = _known("digits", "ce,ce-weighted", imbalance=0.05)
+    pair = result.comparison.pair("ce-weighted", "ce")
+    # measured: gain +0.032 balanced accuracy, 95% CI [0.0015, 0.063], p = 0.042 over 10 runs
+    assert result.winner == "ce-weighted" and pair.test.mean > 0.02 and pair.p_holm < 0.05
+
+
+def test_known_answer_gce_beats_ce_under_label_noise_slow():
+    result = _known("digits", "ce,gce", label_noise=0.4)
+    pair = result.comparison.pair("gce", "ce")
+    # measured: gain +0.024 balanced accuracy, 95% CI [0.0009, 0.047], p = 0.044 over 10 runs
+    assert result.winner == "gce" and pair.test.mean > 0.015 and pair.p_holm < 0.05

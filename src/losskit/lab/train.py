@@ -1,11 +1,12 @@
 """One training run of the lab: the MLP, AdamW, mini-batches, early stopping on the validation criterion with the
 best checkpoint kept, optional bf16 autocast and gradient accumulation.
 
-The checkpoint criterion is the validation metric (balanced accuracy, or MAE for regression), except when a class
-has fewer than :data:`FEW_VALIDATION_ROWS` validation rows: a balanced accuracy over a handful of rows moves in
-big steps and picks early, lucky epochs, so the criterion is then the class-balanced validation log-loss (the mean
-over the classes of ``-mean log p_y`` within the class), a smooth proper score that weighs every class alike and
-is the same for every loss.
+The checkpoint criterion is the validation metric (balanced accuracy, or MAE for regression), with ties between
+epochs broken by the class-balanced validation log-loss (the mean over the classes of ``-mean log p_y`` within the
+class: a smooth proper score that weighs every class alike and is the same for every loss), so that a balanced
+accuracy that saturates on a few dozen rows does not keep the first, undertrained epoch that reached it. When a
+class has fewer than :data:`FEW_VALIDATION_ROWS` validation rows, a balanced accuracy over a handful of rows moves
+in big steps and picks early, lucky epochs, so the criterion is the class-balanced validation log-loss alone.
 
 Under a process group of several ranks (``torchrun``) the run is data-parallel (:mod:`losskit.lab.ddp`): each
 rank trains on its shard of every mini-batch with the loss of the whole mini-batch, and the results equal the
@@ -86,12 +87,16 @@ class RunResult:
     """What chose the checkpoint: ``"metric"`` or ``"balanced_log_loss"`` (:func:`checkpoint_criterion`)."""
     split: int = 0
     """The split this run used (``compare``: run ``r`` uses split ``r`` and seed ``r``)."""
+    last_gain: int | None = None
+    """The last epoch that bettered the criterion itself (not just its tie-break); default ``best_epoch``."""
 
     @property
     def still_improving(self) -> bool:
-        """Ran every epoch and kept a checkpoint from the last tenth of them: more epochs would likely help."""
+        """Ran every epoch and the criterion still got better in the last tenth of them: more epochs would likely
+        help."""
         ran = len(self.train_losses)
-        return not self.stopped_early and ran >= 2 and self.best_epoch > ran - max(1, ran // 10)
+        gain = self.best_epoch if self.last_gain is None else self.last_gain
+        return not self.stopped_early and ran >= 2 and gain > ran - max(1, ran // 10)
 
 
 def checkpoint_criterion(data: Prepared) -> str:
@@ -111,13 +116,15 @@ def _balanced_log_loss(y: np.ndarray, probs: np.ndarray) -> float:
 def _head(kind: str, task: str, num_classes: int | None) -> int:
     if kind == "logits":
         return num_classes or 2
+    if kind == "ordinal":  # one logit per threshold between the ordered classes
+        return (num_classes or 2) - 1
     if kind == "sigmoid":
         return 1
     return 1
 
 
 def _targets(kind: str, y: np.ndarray) -> Tensor:
-    if kind == "logits":
+    if kind in ("logits", "ordinal"):
         return torch.as_tensor(y, dtype=torch.long)
     if kind == "sigmoid":
         return torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
@@ -132,6 +139,10 @@ def _output(kind: str, out: Tensor) -> Tensor:
 def _probs(kind: str, out: Tensor) -> np.ndarray:
     if kind == "logits":
         return torch.softmax(out.float(), 1).numpy()
+    if kind == "ordinal":
+        from ..functional.ordinal import ordinal_probabilities
+
+        return ordinal_probabilities(out).numpy()
     p = torch.sigmoid(out.float().reshape(-1)).numpy()
     return np.stack([1.0 - p, p], 1)
 
@@ -175,19 +186,21 @@ def train_run(
     criterion = checkpoint_criterion(data)
     C = data.num_classes or 2
 
-    def validation_scores(out: Tensor) -> tuple[float, float]:
-        """The validation metric (for the curves) and the criterion (higher is better)."""
+    def validation_scores(out: Tensor) -> tuple[float, float, float]:
+        """The validation metric (for the curves) and the criterion, compared as a pair (higher is better)."""
         if classification:
             probs = _probs(head, out)
             metric = balanced_accuracy(y_val_np, probs.argmax(1), C)
-            return metric, metric if criterion == "metric" else -_balanced_log_loss(y_val_np, probs)
+            smooth = -_balanced_log_loss(y_val_np, probs)
+            return metric, (metric if criterion == "metric" else smooth), smooth
         mae = float(np.abs(_output(head, out).numpy() - y_val_np).mean())
-        return mae, -mae
+        return mae, -mae, 0.0
 
     train_losses: list[float] = []
     val_losses: list[float] = []
     val_metrics: list[float] = []
-    best_score, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
+    best_score, best_epoch, best_state = (-np.inf, -np.inf), 0, copy.deepcopy(model.state_dict())
+    last_gain = 0
     stopped = False
     n = len(Xtr)
     for epoch in range(1, config.epochs + 1):
@@ -214,14 +227,16 @@ def train_run(
         with torch.no_grad():
             out = forward(Xva)
             val_losses.append(float(loss_fn(_output(head, out), yva)))
-            metric, score = validation_scores(out)
+            metric, score, tie = validation_scores(out)
         if parallel is not None:
-            metric, score = parallel.agree(metric), parallel.agree(score)
+            metric, score, tie = parallel.agree(metric), parallel.agree(score), parallel.agree(tie)
         val_metrics.append(metric)
         if on_epoch is not None:
             on_epoch()
-        if score > best_score:
-            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+        if score > best_score[0]:
+            last_gain = epoch
+        if (score, tie) > best_score:
+            best_score, best_epoch, best_state = (score, tie), epoch, copy.deepcopy(model.state_dict())
         elif config.patience and epoch - best_epoch >= config.patience:
             stopped = True
             break
@@ -243,4 +258,4 @@ def train_run(
         predictions = data.to_original(_output(head, out).numpy())  # the target's units
         metrics = regression_metrics(np.asarray(data.y_test), predictions)
     return RunResult(loss_name, seed, train_losses, val_losses, val_metrics, best_epoch, stopped, metrics,
-                     time.perf_counter() - start, predictions, probs, val_probs, criterion)
+                     time.perf_counter() - start, predictions, probs, val_probs, criterion, 0, last_gain)
