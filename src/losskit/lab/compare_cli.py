@@ -114,6 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-transform", choices=("log",), default=None,
                    help="regression: train on log1p(target) (targets >= 0, e.g. long-tailed amounts); predictions "
                    "are mapped back with expm1, so every metric is in the target's units")
+    p.add_argument("--ordinal", action="store_true",
+                   help="the classes are ordered (numeric labels by value, text labels alphabetically): 'auto' "
+                   "trains the ordinal loss (CORAL, one logit per threshold) against plain cross-entropy")
     p.add_argument("--timeout", type=_number(0.0, low_open=True), default=None, metavar="SECONDS",
                    help="under torchrun: how long a process waits for the others before the run ends with a one-line "
                    "error (default 300)")
@@ -138,6 +141,7 @@ def _main(args: argparse.Namespace) -> int:
             label_noise=args.label_noise, outliers=args.outliers, split_seed=args.split_seed, margin=args.margin,
             alpha=args.alpha, out=args.out,
             progress=not args.no_progress, target_transform=args.target_transform,
+            ordinal=args.ordinal,
         )
         if not is_main():
             return 0

@@ -404,9 +404,9 @@ def _check_out(out: str | None, where: str) -> str | None:
 
 
 def _candidates(names: str | Sequence[str], prepared: Prepared, task: str, count: int, noisy: bool,
-                where: str) -> tuple[list[advisor.Candidate], list[str]]:
+                where: str, ordinal: bool = False) -> tuple[list[advisor.Candidate], list[str]]:
     targets = prepared.y_train
-    rec = advisor.recommend(targets, task=task, noisy_labels=noisy)
+    rec = advisor.recommend(targets, task=task, noisy_labels=noisy, ordinal=ordinal)
     by_name = {c.name: c for c in rec.candidates}
     if isinstance(names, str) and names.strip().lower() == "auto":
         chosen = rec.candidates[:count]
@@ -459,6 +459,7 @@ def compare(
     label_noise: float = 0.0,
     outliers: float = 0.0,
     target_transform: str | None = None,
+    ordinal: bool = False,
     split_seed: int = 0,
     margin: float | None = None,
     alpha: float = stats.ALPHA,
@@ -489,6 +490,8 @@ def compare(
             :func:`losskit.lab.data.prepare`); the test split stays clean.
         target_transform: ``"log"`` trains regression losses on ``log1p(target)`` (targets >= 0) and maps the
             predictions back, so the metrics stay in the target's units; ``None`` (default) trains on the target.
+        ordinal: the classes are ordered (numeric labels by value, text labels alphabetically): "auto" trains the
+            ordinal loss ``coral`` (:func:`losskit.functional.coral_loss`) against plain cross-entropy.
         margin: the smallest gain on the primary metric that counts (default :func:`default_margin`).
         alpha: the family-wise error rate of the paired tests (default 0.05; :mod:`losskit.lab.stats`).
         out: the output folder (``results.json``, ``curves.csv``, PNG plots, ``report.html``), written to a temporary
@@ -542,10 +545,13 @@ def compare(
         if task == "regression" or data.task == "regression" or task == "binary":
             raise LabError(f"{where}: task must match the target, but got task={task!r} for a {data.task} target "
                            f"{data.target_name!r}; drop --task or pick another column")
+    if ordinal and data.task == "regression":
+        raise LabError(f"{where}: ordinal applies to ordered classes, but got a regression target "
+                       f"{data.target_name!r}; drop --ordinal (or pass --task multiclass for integer grades)")
     splits = [prepare(data, seed=split_seed + r, imbalance=imbalance, label_noise=label_noise, outliers=outliers,
                       target_transform=target_transform, where=where) for r in range(runs)]
     noisy = label_noise > 0
-    chosen, advice = _candidates(losses, splits[0], data.task, candidates, noisy, where)
+    chosen, advice = _candidates(losses, splits[0], data.task, candidates, noisy, where, ordinal=ordinal)
     auto = auto_epochs(len(splits[0].y_train), batch_size)
     epochs = auto[0] if epochs is None else epochs
     patience = (auto[1] if epochs == auto[0] else 10) if patience is None else patience
@@ -614,7 +620,7 @@ def compare(
                        "epochs)")
     cfg = {**asdict(config), "hidden": list(config.hidden), "runs": runs, "losses": [c.name for c in chosen],
            "imbalance": imbalance, "label_noise": label_noise, "outliers": outliers, "split_seed": split_seed,
-           "target_transform": target_transform, "margin": margin, "alpha": alpha,
+           "target_transform": target_transform, "ordinal": ordinal, "margin": margin, "alpha": alpha,
            "model": "custom" if model_fn else "mlp", "processes": lkd.world_size(), "baseline": reference_name, **sizes}
     result = CompareResult(
         data.name, data.task, data.num_rows, int(data.X.shape[1]), data.class_names, notices, cfg, metric,
