@@ -197,3 +197,58 @@ def test_cli_lists_the_cases_and_rejects_unknown_names(capsys):
     assert "cross_entropy_large" in out and "fused-inplace" in out
     assert cli_main(["bench", "--quick", "--only", "nope"]) == 2
     assert "--only must name cases or losses" in capsys.readouterr().err
+
+
+def test_dropin_covers_every_torch_loss_of_the_issue_below_the_fast_paths():
+    from losskit.bench.dropin import CASES as DROPIN
+    from losskit.fused._common import MIN_NUMEL
+
+    names = {c.name for c in DROPIN}
+    assert len(names) == len(DROPIN)
+    for wanted in ("cross_entropy (64, 10)", "cross_entropy (256, 1000)", "cross_entropy (1024, 1000)",
+                   "mse_loss 2^10", "l1_loss 2^16", "binary_cross_entropy_with_logits 2^20", "ctc_loss"):
+        assert any(n.startswith(wanted) for n in names), wanted
+    losses = {c.loss for c in DROPIN}
+    assert {"nll_loss", "kl_div", "huber_loss", "smooth_l1_loss", "margin_ranking_loss", "hinge_embedding_loss",
+            "soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss", "cosine_embedding_loss",
+            "triplet_margin_loss", "binary_cross_entropy", "poisson_nll_loss", "gaussian_nll_loss",
+            "multilabel_soft_margin_loss"} <= losses
+    for case in DROPIN:
+        inputs = case.make(case.size, torch.Generator().manual_seed(0))
+        assert inputs[0].numel() < MIN_NUMEL, case.name  # below the fused paths: torch's kernels on both sides
+
+
+def test_dropin_runs_every_case_at_tiny_sizes_and_reports_ratios(tmp_path):
+    """The machinery only (tiny sizes, 2 paired blocks): structure and equal losses, never a timing."""
+    from losskit.bench import dropin
+
+    lines = []
+    result = dropin.run_dropin(tiny=True, repeats=2, threads=1, block_s=1e-4, log=lines.append)
+    assert result["mode"] == "dropin" and result["settings"]["tiny"] and result["settings"]["guard"] == "first"
+    assert len(result["cases"]) == len(dropin.CASES) == len(lines)
+    for row in result["cases"]:
+        assert not row["full_size"] and row["repeats"] == 2 and row["block"] >= 1
+        assert row["torch_us"] > 0 and row["losskit_us"] > 0
+        assert row["ratio_p25"] <= row["ratio"] <= row["ratio_p75"]
+        assert row["same_value"], (row["case"], row["loss_losskit"], row["loss_torch"])
+        assert row["within_target"] == (row["ratio"] <= dropin.TARGET)
+    paths = dropin.write(result, str(tmp_path))
+    assert json.loads(open(paths["json"]).read())["cases"][0]["case"] == "cross_entropy (64, 10)"
+    md = open(paths["md"]).read()
+    assert "| `cross_entropy` | (64, 10) |" in md and "TINY sizes" in md
+    one = dropin.run_dropin(only=["nll_loss"], tiny=True, repeats=1, threads=1, block_s=1e-4, clock="wall",
+                            log=lambda _: None)
+    assert [r["loss"] for r in one["cases"]] == ["nll_loss", "nll_loss"] and one["settings"]["clock"] == "wall"
+    with pytest.raises(ValueError, match="no dropin case matches"):
+        dropin.run_dropin(only=["nope"], tiny=True, log=lambda _: None)
+
+
+def test_paired_blocks_alternate_and_pair_their_samples():
+    from losskit.bench.guard import paired_blocks
+
+    calls = []
+    a, b = paired_blocks(lambda: calls.append("a"), lambda: calls.append("b"), repeats=4, warmup=2, block=2,
+                         setup_a=lambda: calls.append("A"), setup_b=lambda: calls.append("B"))
+    assert len(a) == len(b) == 4
+    timed = "".join(calls)[len("AaaBbb"):]  # after one warm-up block each
+    assert timed == "AaaBbb" "BbbAaa" "AaaBbb" "BbbAaa"

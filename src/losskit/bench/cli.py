@@ -37,7 +37,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--only", nargs="+", metavar="NAME", default=None,
-        help="run only these cases or losses (e.g. cross_entropy mse_loss); default: all",
+        help="run only these cases or losses (e.g. cross_entropy mse_loss); default: all. 'dropin' runs the "
+        "drop-in set instead (every torch.nn loss at its defaults against torch, in one process; "
+        "'--only dropin mse_loss' runs its mse_loss cases)",
     )
     parser.add_argument(
         "--out", default=None, metavar="DIR",
@@ -50,13 +52,18 @@ def register(subparsers) -> None:
         "--runs", type=_threads, default=None, help="rounds of fresh processes (default: 1 quick, 3 full)"
     )
     parser.add_argument(
-        "--repeats", type=_threads, default=None, help="timed steps per process (default: 3 quick, 5 full)"
+        "--repeats", type=_threads, default=None,
+        help="timed steps per process (default: 3 quick, 5 full); dropin: paired blocks per case (30 quick, 100)",
     )
     parser.add_argument(
         "--no-kept", action="store_true", help="skip the second pass with the allocator that keeps freed memory"
     )
     parser.add_argument(
         "--note", default=None, help="a line for the report's header (e.g. how quiet the machine was)"
+    )
+    parser.add_argument(
+        "--clock", choices=("cpu", "wall"), default="cpu",
+        help="dropin only: time calls by the process's CPU time (default; robust on a shared machine) or wall time",
     )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.set_defaults(func=_main)
@@ -72,6 +79,14 @@ def _main(args: argparse.Namespace) -> int:
             sizes = "; ".join(f"{mode}: {case.title(mode)}" for mode in case.sizes)
             print(f"{case.name:<28} {sizes}  [{', '.join(i.name for i in case.impls)}]")
         return 0
+    if args.only and "dropin" in args.only:
+        from . import dropin
+
+        try:
+            return dropin.main(args.only, repeats=args.repeats, threads=args.threads, out=args.out,
+                               note=args.note, quick=args.quick, clock=args.clock)
+        except ValueError as err:
+            raise V.LossOptionError(str(err)) from err
     mode = "quick" if args.quick else "full"
     try:
         result = run_suite(

@@ -22,7 +22,7 @@ import torch
 import losskit as lk
 import losskit.functional as LF
 
-__all__ = ["GuardCase", "measure", "register", "run"]
+__all__ = ["GuardCase", "measure", "paired_blocks", "register", "run"]
 
 
 @dataclass
@@ -59,52 +59,86 @@ def _cases() -> list[tuple[str, str, Callable[[], tuple[Callable, tuple]]]]:
     return [c for c in cases if hasattr(LF, c[0])]
 
 
+def paired_blocks(
+    step_a: Callable[[], object],
+    step_b: Callable[[], object],
+    *,
+    repeats: int = 200,
+    warmup: int = 20,
+    block: int = 20,
+    setup_a: Callable[[], object] | None = None,
+    setup_b: Callable[[], object] | None = None,
+    timer: Callable[[], float] = time.perf_counter,
+) -> tuple[list[float], list[float]]:
+    """Time ``step_a`` and ``step_b`` (one call each) in paired blocks; per-call seconds of each block.
+
+    Each of the ``repeats`` rounds times one block of ``block`` calls of each step, in alternating order (a, b
+    then b, a), so that drifts of the machine and order effects hit both equally; a block's time divided by
+    ``block`` is one sample, and sample ``i`` of ``a`` and of ``b`` form a pair. Blocks, rather than single calls
+    interleaved one by one, keep each step's calls in their own steady state (allocator, caches).
+    ``setup_a``/``setup_b`` run untimed before each block of their step (e.g. to set the guard mode); the
+    ``warmup`` calls of each step (in blocks) precede the timed rounds. ``timer`` is the clock (seconds): wall
+    time by default, or e.g. :func:`time.process_time` (CPU time of the process, which time spent waiting for a
+    core on a shared machine does not inflate).
+    """
+
+    def run_block(step: Callable[[], object], setup: Callable[[], object] | None) -> float:
+        if setup is not None:
+            setup()
+        t0 = timer()
+        for _ in range(block):
+            step()
+        return (timer() - t0) / block
+
+    for _ in range(max(warmup // block, 1)):
+        run_block(step_a, setup_a)
+        run_block(step_b, setup_b)
+    a_times, b_times = [], []
+    for i in range(repeats):
+        if i % 2:
+            b = run_block(step_b, setup_b)
+            a = run_block(step_a, setup_a)
+        else:
+            a = run_block(step_a, setup_a)
+            b = run_block(step_b, setup_b)
+        a_times.append(a)
+        b_times.append(b)
+    return a_times, b_times
+
+
 def measure(
     fn: Callable, args: tuple, *, repeats: int = 200, warmup: int = 20, block: int = 20
 ) -> tuple[float, float, float]:
-    """Median guarded and unguarded forward+backward time per call and median paired difference, in seconds.
+    """Median guarded and unguarded forward+backward time per call and median paired difference, in seconds
+    (:func:`paired_blocks` of the guard in ``"first"`` mode, after its first call, against ``"off"``)."""
 
-    Each of the ``repeats`` rounds times one block of ``block`` calls in each mode (in alternating order); a
-    block's time divided by ``block`` is one sample. Blocks, rather than single calls interleaved one by one,
-    keep each mode's calls in their own steady state (allocator, caches).
-    """
-
-    def run_block() -> float:
-        t0 = time.perf_counter()
-        for _ in range(block):
-            for a in args:
-                if isinstance(a, torch.Tensor):
-                    a.grad = None
-            fn(*args).backward()
-        return (time.perf_counter() - t0) / block
+    def step() -> None:
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                a.grad = None
+        fn(*args).backward()
 
     state = lk._validation._state
     saved = state.mode
+
+    # set the mode directly (set_guard() would forget the checked kinds)
+    def first() -> None:
+        state.mode = "first"
+
+    def off() -> None:
+        state.mode = "off"
+
     try:
         state.mode = "first"
         state.seen.clear()
         fn(*args)  # the first call runs the value checks; the steady state starts after it
-        for _ in range(max(warmup // block, 1)):
-            run_block()
-        on, off, diff = [], [], []
-        for i in range(repeats):
-            # set the mode directly (set_guard() would forget the checked kinds); alternate the order
-            if i % 2:
-                state.mode = "off"
-                b = run_block()
-                state.mode = "first"
-                a = run_block()
-            else:
-                state.mode = "first"
-                a = run_block()
-                state.mode = "off"
-                b = run_block()
-            on.append(a)
-            off.append(b)
-            diff.append(a - b)
+        on, off_times = paired_blocks(
+            step, step, repeats=repeats, warmup=warmup, block=block, setup_a=first, setup_b=off
+        )
     finally:
         state.mode = saved
-    return statistics.median(on), statistics.median(off), statistics.median(diff)
+    diff = [a - b for a, b in zip(on, off_times, strict=True)]
+    return statistics.median(on), statistics.median(off_times), statistics.median(diff)
 
 
 def run(repeats: int = 60) -> list[GuardCase]:

@@ -28,6 +28,7 @@ from torch import Tensor
 from .. import _validation as V
 from .._precision import like_input, mixed_precision
 from .._reduction import class_weight_total, reduce_loss, safe_divide
+from ..fused._common import MIN_NUMEL as _FUSED_MIN_NUMEL
 from ..fused.cross_entropy import fused_cross_entropy, supports_cross_entropy
 from ..fused.linear_cross_entropy import fused_linear_cross_entropy, supports_linear_cross_entropy
 from ..fused.pointwise import fused_binary_cross_entropy_with_logits, supports_binary_cross_entropy_with_logits
@@ -54,7 +55,7 @@ _LEARNED_CLASS_WEIGHTS = (
 
 def _is_probability_target(input_shape: tuple[int, ...] | torch.Size, target: Tensor) -> bool:
     """torch's rule: a floating ``target`` of the input's (logits') shape holds class probabilities."""
-    return target.is_floating_point() and tuple(target.shape) == tuple(input_shape)
+    return target.is_floating_point() and target.shape == input_shape
 
 
 def _as_index_target(target: Tensor, probabilities: bool) -> Tensor:
@@ -80,6 +81,44 @@ def _mean_denominator(
     keep = target != ignore_index
     safe = target if weight is None else torch.where(keep, target, 0)  # indices only read with a weight
     return class_weight_total(keep, safe, weight)
+
+
+_NLL_FORWARD = {1: torch.ops.aten.nll_loss_forward.default, 2: torch.ops.aten.nll_loss_forward.default,
+                4: torch.ops.aten.nll_loss2d_forward.default}
+"""torch's NLL kernels that return the mean's denominator beside the loss, by the input's number of dims."""
+
+_PLAIN = (Tensor, torch.nn.Parameter)
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+_jit_tracing = getattr(torch._C, "_get_tracing_state", lambda: None)
+
+
+def _eager_cpu(input: Tensor, target: Tensor, weight: Tensor | None) -> bool:
+    """Plain CPU tensors in eager mode (no :func:`torch.compile`, :mod:`torch.func` transform or JIT trace): a
+    scalar result can be read without a sync and torch's kernels can be called without their Python wrappers
+    (which only dispatch ``__torch_function__`` of tensor subclasses)."""
+    return (
+        input.is_cpu and type(input) in _PLAIN and type(target) is Tensor
+        and (weight is None or type(weight) in _PLAIN)
+        and not _functorch_active() and not torch.compiler.is_compiling() and _jit_tracing() is None
+    )
+
+
+def _nll_forward(input: Tensor):
+    """The kernel :func:`_nll_mean` calls for ``input`` (log-probabilities), or ``None`` where it does not apply:
+    3-D or 5-D+ input, or a tensor subclass (whose ``__torch_function__`` must see ``F.nll_loss``)."""
+    return _NLL_FORWARD.get(input.dim()) if type(input) in _PLAIN else None
+
+
+def _nll_mean(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int) -> Tensor:
+    """torch's own ``nll_loss`` mean, and 0 with a zero gradient where it averages over nothing, without a sync.
+
+    torch's kernel returns the mean and its denominator (the number, or class weight, of the non-ignored
+    targets); the mean is 0/0 = NaN only where that denominator is 0, and the kernel's gradient is then 0 (no
+    target selects a logit), so one ``torch.where`` on the denominator gives losskit's rule. NaN in the
+    logits stays NaN.
+    """
+    out, total = _NLL_FORWARD[logp.dim()](logp, target, weight, 1, ignore_index)
+    return torch.where(total == 0, 0.0, out)
 
 
 def _sum_or_none(reduction: str) -> str:
@@ -165,32 +204,45 @@ def cross_entropy(
     V.check_reduction(name, reduction)
     label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
     V.check_ignore_index(name, ignore_index)
-    if V.enabled():
+    if (key := V.checks_due(name, input, target, weight, ignore_index)) is not None:
         if not V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores"):
             V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
+        if V.values_due(name, input, target, weight):
+            V.check_finite(name, "input", input)
+            V.check_class_values(
+                name, target, input.shape[V.class_dim_of(input)], ignore_index,
+                probabilities=_is_probability_target(input.shape, target), weight=weight,
+            )
+            V.warn_if_probabilities(name, input)
+        V.record_passed(key, input, target, weight)
     probabilities = _is_probability_target(input.shape, target)
-    class_dim = V.class_dim_of(input)
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input)
-        V.check_class_values(
-            name, target, input.shape[class_dim], ignore_index, probabilities=probabilities, weight=weight
-        )
-        V.warn_if_probabilities(name, input)
     target = _as_index_target(target, probabilities)
     weight = like_input(weight, input)
-    if not probabilities and supports_cross_entropy(
+    if not probabilities and input.numel() >= _FUSED_MIN_NUMEL and supports_cross_entropy(
         input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
     ):
         return fused_cross_entropy(
             input, target, weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
         )
+    if reduction == "mean":
+        # torch's mean is losskit's wherever it is not NaN (module docstring); a NaN is a mean over nothing
+        # (losskit: 0, below) or NaN in the input (it stays NaN, below)
+        if _eager_cpu(input, target, weight):
+            loss = torch._C._nn.cross_entropy_loss(input, target, weight, 1, ignore_index, label_smoothing)
+            value = loss.item()  # computed already: no sync, no kernel
+            if value == value:
+                return loss
+        elif probabilities and input.numel():
+            return F.cross_entropy(input, target, weight, label_smoothing=label_smoothing)  # never over nothing
+        elif not probabilities and label_smoothing == 0.0 and _nll_forward(input) is not None:
+            return _nll_mean(torch.log_softmax(input, V.class_dim_of(input)), target, weight, ignore_index)
     loss = F.cross_entropy(
         input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction),
         label_smoothing=label_smoothing,
     )
     if reduction != "mean":
         return loss
-    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, class_dim))
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, probabilities, V.class_dim_of(input)))
 
 
 @mixed_precision
@@ -245,27 +297,35 @@ def nll_loss(
     name = "nll_loss"
     V.check_reduction(name, reduction)
     V.check_ignore_index(name, ignore_index)
-    if V.enabled():
+    if (key := V.checks_due(name, input, target, weight, ignore_index)) is not None:
         V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
         V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
-    class_dim = V.class_dim_of(input)
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input, allow_neg_inf=True)
-        V.check_class_values(name, target, input.shape[class_dim], ignore_index, weight=weight)
-        V.warn_if_logprob_positive(
-            name, "input", input,
-            fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
-            "on the raw scores",
-        )
+        if V.values_due(name, input, target, weight):
+            V.check_finite(name, "input", input, allow_neg_inf=True)
+            V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, weight=weight)
+            V.warn_if_logprob_positive(
+                name, "input", input,
+                fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
+                "on the raw scores",
+            )
+        V.record_passed(key, input, target, weight)
     target = _as_index_target(target, False)
     weight = like_input(weight, input)
     if input.dim() == 4 and input.requires_grad and not input.is_contiguous():
         # torch's 2-D nll_loss backward refuses channels-last input ("grad_input must be contiguous")
         input = input.contiguous()
+    if reduction == "mean":  # as in cross_entropy: torch's mean unless it is NaN
+        if _eager_cpu(input, target, weight):
+            loss = torch._C._nn.nll_loss_nd(input, target, weight, 1, ignore_index)
+            value = loss.item()
+            if value == value:
+                return loss
+        elif _nll_forward(input) is not None:
+            return _nll_mean(input, target, weight, ignore_index)
     loss = F.nll_loss(input, target, weight, ignore_index=ignore_index, reduction=_sum_or_none(reduction))
     if reduction != "mean":
         return loss
-    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, class_dim))
+    return safe_divide(loss, _mean_denominator(target, weight, ignore_index, False, V.class_dim_of(input)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -428,6 +428,8 @@ def multi_margin_loss(
         V.check_class_range(name, target, input.shape[-1], None)
         V.check_finite(name, "weight", weight)
         V.check_nonnegative(name, "weight", weight)
+    if weight is None and reduction != "none" and input.numel():  # torch's sum and mean are losskit's here
+        return F.multi_margin_loss(input, target, p=p, margin=margin, reduction=reduction)
     # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
     terms = F.multi_margin_loss(input, target, p=p, margin=margin, reduction="none").reshape(input.shape[:-1])
     # torch.take, not weight[target]: indexing with an unbatched 0-d target calls .item(), which vmap forbids
@@ -545,6 +547,8 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
             _warn_if_multi_hot(name, target, num_classes)
     if torch.compiler.is_compiling():
         terms = _multilabel_margin_terms(input, target)
+    elif reduction != "none" and input.numel():  # torch's sum and mean (over the samples) are losskit's here
+        return F.multilabel_margin_loss(input, target, reduction=reduction)
     else:
         # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
         terms = F.multilabel_margin_loss(input, target, reduction="none").reshape(input.shape[:-1])

@@ -21,6 +21,7 @@ from .. import _validation as V
 from .._precision import mixed_precision
 from .._reduction import reduce_loss
 from ..fused import pointwise as _fused
+from ..fused._common import MIN_NUMEL as _FUSED_MIN_NUMEL
 
 __all__ = [
     "charbonnier_loss",
@@ -39,10 +40,11 @@ def _checked(name: str, input: Tensor, target: Tensor, weight: Tensor | None, re
     """The checks of every loss here (shapes, dtypes, devices, finite values, non-negative weight), plus an
     optional value check of the loss's domain that runs on the same schedule (its own first call per input kind)."""
     V.check_reduction(name, reduction)
-    if V.enabled():
+    if (key := V.checks_due(name, input, target, weight)) is not None:  # None: passed before (or guard off)
         V.check_pointwise(name, input, target, weight)
-    if domain is not None and V.values_due(f"{name}:domain", input, target):
-        domain()
+        if domain is not None and V.values_due(f"{name}:domain", input, target):
+            domain()
+        V.record_passed(key, input, target, weight)
 
 
 def _pointwise(
@@ -51,7 +53,9 @@ def _pointwise(
     """Shared body: checks, then losskit's fused path (losskit.fused.pointwise) where it applies, else torch's
     kernel when it gives the documented numbers."""
     _checked(name, input, target, weight, reduction)
-    if getattr(_fused, f"supports_{name}")(input, target, weight, reduction=reduction, **options):
+    if input.numel() >= _FUSED_MIN_NUMEL and getattr(_fused, f"supports_{name}")(
+        input, target, weight, reduction=reduction, **options
+    ):
         return getattr(_fused, f"fused_{name}")(input, target, weight, reduction=reduction, **options)
     if weight is None and input.numel() > 0:
         return terms_fn(reduction)
