@@ -237,7 +237,7 @@ def _sweep(
                 else:
                     if w_view is None:
                         torch.sum(src, 1, out=x_w[pos])
-                    elif cols is None:
+                    elif cols is None and w is not None:
                         torch.mv(src, w, out=x_w[pos])
                     else:
                         x_w[pos] = (src * w_view).sum(1)

@@ -164,7 +164,8 @@ class _Scratch:
     def __init__(self, size: int, dtype: torch.dtype) -> None:
         self.size, self.dtype = size, dtype
         self.bufs: dict[int, Tensor] = {}
-        self.k, self.shape = size, (size,)
+        self.k = size
+        self.shape: tuple[int, ...] = (size,)
 
     def __call__(self, j: int) -> Tensor:
         buf = self.bufs.get(j)
@@ -216,11 +217,11 @@ def _sweep(kind, input, target, weight, params, reduction, want_dx, want_dy, inp
             tmp.shape = shape
             xc, yc = x[s:e].to(acc).view(shape), y[s:e].to(acc).view(shape)
             wc = None if w is None else w[s:e].to(acc).view(shape)
-            targets = []
+            targets: list[Tensor | None] = []
             for j, buf in enumerate((dx_buf, dy_buf, out_buf)):
                 if buf is None:
                     targets.append(None)
-                elif half:
+                elif half_out is not None:
                     half_out.k, half_out.shape = k, shape
                     targets.append(half_out(j))
                 else:
@@ -230,7 +231,7 @@ def _sweep(kind, input, target, weight, params, reduction, want_dx, want_dy, inp
                 partials[i] = total
             if half:
                 for buf, src in zip((dx_buf, dy_buf, out_buf), targets):
-                    if buf is not None:
+                    if buf is not None and src is not None:  # both or neither
                         buf[s:e].copy_(src.reshape(-1))
 
     C.run_split(len(bounds), sweep)

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import re
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -29,6 +28,11 @@ class Loss(nn.Module):
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = V.check_reduction(type(self).__name__, reduction, self.reductions)
+
+    if TYPE_CHECKING:
+        # nn.Module finds the buffers that _buffer registers in __getattr__, typed Tensor | Module by torch; a
+        # subclass declares its own (``weight: Tensor | None``) for precise types, the rest are Any
+        def __getattr__(self, name: str) -> Any: ...
 
     def _buffer(self, name: str, value: Tensor | None) -> None:
         """Register an optional tensor option as a buffer (moves with ``.to()``, saved in ``state_dict``)."""
@@ -69,22 +73,29 @@ class Loss(nn.Module):
         return re.split(r";\s*see\b", first)[0].rstrip(". ") + "."
 
 
-@functools.cache
+_OPTIONS: dict[type, tuple[tuple[str, object], ...]] = {}
+
+
 def _options(cls: type) -> tuple[tuple[str, object], ...]:
     """``(name, default)`` of each named argument of ``cls.__init__`` (``Parameter.empty`` when required), and
-    of its parents' ``__init__`` as long as each forwards ``**kwargs`` to the next."""
+    of its parents' ``__init__`` as long as each forwards ``**kwargs`` to the next. Cached per class."""
+    cached = _OPTIONS.get(cls)
+    if cached is not None:
+        return cached
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     found: dict[str, object] = {}
     for owner in cls.__mro__:
-        if "__init__" not in vars(owner):
+        init = vars(owner).get("__init__")
+        if init is None:
             continue
-        params = list(inspect.signature(owner.__init__).parameters.values())[1:]  # not self
+        params = list(inspect.signature(init).parameters.values())[1:]  # not self
         for p in params:
             if p.kind in kinds:
                 found.setdefault(p.name, p.default)
         if owner is Loss or not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             break
-    return tuple(found.items())
+    _OPTIONS[cls] = tuple(found.items())
+    return _OPTIONS[cls]
 
 
 def _same(value: object, default: object) -> bool:
@@ -103,8 +114,9 @@ def _show(value: object) -> str:
     """An option as ``extra_repr`` prints it: tensors by shape, functions by name, the rest by ``repr``."""
     if isinstance(value, Tensor):
         return str(tuple(value.shape))
-    if inspect.isfunction(value) or inspect.isbuiltin(value) or isinstance(value, functools.partial):
-        return getattr(value, "__name__", type(value).__name__)
     if isinstance(value, nn.Module):
         return type(value).__name__
+    if callable(value):
+        name = getattr(value, "__name__", None)
+        return name if isinstance(name, str) else type(value).__name__
     return repr(value)

@@ -48,6 +48,7 @@ class CrossEntropyLoss(Loss):
 
     family = "classification"
     functional = staticmethod(CF.cross_entropy)
+    weight: Tensor | None  # a buffer
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class NLLLoss(Loss):
 
     family = "classification"
     functional = staticmethod(CF.nll_loss)
+    weight: Tensor | None  # a buffer
 
     def __init__(self, weight: Tensor | None = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -106,6 +108,7 @@ class BCELoss(Loss):
 
     family = "classification"
     functional = staticmethod(CF.binary_cross_entropy)
+    weight: Tensor | None  # a buffer
 
     def __init__(self, weight: Tensor | None = None, *, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction=reduction)
@@ -131,6 +134,8 @@ class BCEWithLogitsLoss(Loss):
 
     family = "classification"
     functional = staticmethod(CF.binary_cross_entropy_with_logits)
+    weight: Tensor | None  # a buffer
+    pos_weight: Tensor | None
 
     def __init__(
         self,
@@ -177,6 +182,7 @@ class LinearCrossEntropyLoss(Loss):
 
     family = "classification"
     functional = staticmethod(CF.linear_cross_entropy)
+    weight: Tensor | None  # a buffer
     _repr_skip = frozenset({"device", "dtype"})  # the head's, shown by its own repr
 
     def __init__(

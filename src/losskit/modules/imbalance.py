@@ -34,6 +34,8 @@ class FocalLoss(Loss):
 
     family = "imbalance"
     functional = staticmethod(IF.focal_loss)
+    weight: Tensor | None  # a buffer
+    alpha: float | Tensor | None
 
     def __init__(
         self,
@@ -78,6 +80,8 @@ class SigmoidFocalLoss(Loss):
 
     family = "imbalance"
     functional = staticmethod(IF.sigmoid_focal_loss)
+    weight: Tensor | None  # a buffer
+    pos_weight: Tensor | None
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class PolyLoss(Loss):
 
     family = "imbalance"
     functional = staticmethod(IF.poly_loss)
+    weight: Tensor | None  # a buffer
 
     def __init__(
         self,
@@ -155,6 +160,8 @@ class AsymmetricLoss(Loss):
 
     family = "imbalance"
     functional = staticmethod(IF.asymmetric_loss)
+    weight: Tensor | None  # a buffer
+    pos_weight: Tensor | None
     reductions: ClassVar[tuple[str, ...]] = IF.ASYMMETRIC_REDUCTIONS
 
     def __init__(

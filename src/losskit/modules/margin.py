@@ -46,6 +46,7 @@ class MultiLabelSoftMarginLoss(Loss):
 
     family = "margin"
     functional = staticmethod(MF.multilabel_soft_margin_loss)
+    weight: Tensor | None  # a buffer
 
     def __init__(self, weight: Tensor | None = None, *, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -67,6 +68,7 @@ class MultiMarginLoss(Loss):
 
     family = "margin"
     functional = staticmethod(MF.multi_margin_loss)
+    weight: Tensor | None  # a buffer
 
     def __init__(
         self, weight: Tensor | None = None, *, p: int = 1, margin: float = 1.0, reduction: str = "mean"

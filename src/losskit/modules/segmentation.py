@@ -15,6 +15,7 @@ class _OverlapLoss(Loss):
     """Shared constructor of Dice, Jaccard and Tversky: options stored, ``class_weights`` a buffer."""
 
     family = "segmentation"
+    class_weights: Tensor | None  # a buffer
 
     def __init__(
         self,
@@ -147,6 +148,7 @@ class LovaszLoss(Loss):
 
     family = "segmentation"
     functional = staticmethod(SF.lovasz_loss)
+    class_weights: Tensor | None  # a buffer
 
     def __init__(
         self,
