@@ -22,7 +22,7 @@ from torch import Tensor
 
 from . import _validation as V
 
-__all__ = ["class_weights", "pos_weight", "sample_weights"]
+__all__ = ["class_weights", "drw_weights", "pos_weight", "sample_weights"]
 
 METHODS = ("inverse", "inverse_sqrt", "effective_number")
 """The methods of :func:`class_weights`."""
@@ -179,6 +179,63 @@ def _class_weights(
             f"([{shown}]), so they get weight 0 and their loss terms will be ignored; check the labels or the "
             "split, or set their weights by hand"
         )
+    return weights.to(torch.get_default_dtype())
+
+
+def drw_weights(
+    class_counts: Tensor | Sequence[int], epoch: int, *, start_epoch: int = 160, beta: float = 0.9999
+) -> Tensor:
+    r"""Deferred re-weighting (DRW, Cao et al., 2019): the class weights of epoch ``epoch``, for ``weight=`` of
+    :func:`losskit.functional.ldam_loss` (or any class-weighted loss).
+
+    Before ``start_epoch`` every class weighs 1; from ``start_epoch`` on (epochs counted from 0), the inverse
+    effective numbers :math:`(1 - \beta) / (1 - \beta^{n_c})`, normalised to average 1 over the classes with
+    :math:`n_c > 0` (:func:`class_weights` with ``method="effective_number"``; classes without samples get 0).
+    The authors' schedule for CIFAR (200 epochs) is ``start_epoch=160, beta=0.9999``, the defaults.
+
+    Args:
+        class_counts: ``(C,)`` non-negative counts of each class in the training set, e.g.
+            ``torch.bincount(train_labels, minlength=C)``.
+        epoch: the current epoch, >= 0.
+        start_epoch: the first re-weighted epoch (default 160).
+        beta: :math:`\beta \in [0, 1)` (default 0.9999).
+
+    Returns:
+        A tensor of shape ``(C,)``, of the default floating dtype, on the device of ``class_counts``.
+
+    Raises:
+        LossShapeError: ``class_counts`` not 1-D.
+        LossValueError: negative counts, or none positive.
+        LossOptionError: a negative ``epoch`` or ``start_epoch``, ``beta`` outside ``[0, 1)``.
+
+    References:
+        Cao, K., Wei, C., Gaidon, A., Arechiga, N., Ma, T. "Learning Imbalanced Datasets with Label-Distribution-
+        Aware Margin Loss", 2019.
+
+    Example:
+        >>> import torch
+        >>> from losskit.weights import drw_weights
+        >>> counts = torch.tensor([5000, 500, 50])
+        >>> print(drw_weights(counts, 10), drw_weights(counts, 160))
+        tensor([1., 1., 1.]) tensor([0.0341, 0.2752, 2.6907])
+    """
+    name = "drw_weights"
+    for arg, value in (("epoch", epoch), ("start_epoch", start_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise V.LossOptionError(f"{name}: {arg} must be an int >= 0, but got {value!r}; pass e.g. {arg}=160")
+    counts = _as_tensor(name, class_counts)
+    if counts.dim() != 1 or counts.is_complex() or counts.dtype == torch.bool:
+        raise V.LossShapeError(
+            f"{name}: class_counts must be a 1-D tensor of counts (C,), but got shape {V.shape_str(counts)} and "
+            f"dtype {counts.dtype}; pass torch.bincount(train_labels, minlength=C)"
+        )
+    if counts.numel() == 0 or float(counts.min()) < 0 or float(counts.max()) <= 0:
+        raise V.LossValueError(
+            f"{name}: class_counts must be >= 0 with at least one positive count, but got {counts.tolist()}; "
+            "pass the number of training samples of each class"
+        )
+    _weights_from_counts(name, torch.ones(1), "effective_number", beta)  # checks beta at every epoch
+    weights = _weights_from_counts(name, counts, "effective_number", beta if epoch >= start_epoch else 0.0)
     return weights.to(torch.get_default_dtype())
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from . import (
+    augmentation,
     classification,
     detection,
     distillation,
     distribution,
     embedding,
     imbalance,
+    longtail,
     margin,
     metric,
     ordinal,
@@ -16,6 +18,7 @@ from . import (
     segmentation,
     sequence,
 )
+from .augmentation import jsd_cross_entropy, soft_target_binary_cross_entropy, soft_target_cross_entropy
 from .classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -34,6 +37,13 @@ from .imbalance import (
     generalized_cross_entropy,
     poly_loss,
     sigmoid_focal_loss,
+)
+from .longtail import (
+    balanced_softmax_loss,
+    class_balanced_focal_loss,
+    equalization_loss_v2,
+    ldam_loss,
+    logit_adjustment_loss,
 )
 from .margin import (
     cosine_embedding_loss,
@@ -65,10 +75,12 @@ __all__ = [
     "arcface_loss",
     "asymmetric_loss",
     "asymmetric_loss_single_label",
+    "balanced_softmax_loss",
     "batch_hard_triplet_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "charbonnier_loss",
+    "class_balanced_focal_loss",
     "complete_box_iou_loss",
     "contrastive_loss",
     "coral_loss",
@@ -79,6 +91,7 @@ __all__ = [
     "dice_loss",
     "distance_box_iou_loss",
     "distillation_loss",
+    "equalization_loss_v2",
     "focal_loss",
     "gaussian_nll_loss",
     "generalized_box_iou_loss",
@@ -88,10 +101,13 @@ __all__ = [
     "info_nce_loss",
     "jaccard_loss",
     "js_div",
+    "jsd_cross_entropy",
     "kl_div",
     "l1_loss",
+    "ldam_loss",
     "linear_cross_entropy",
     "log_cosh_loss",
+    "logit_adjustment_loss",
     "lovasz_loss",
     "mape_loss",
     "margin_ranking_loss",
@@ -107,6 +123,8 @@ __all__ = [
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
+    "soft_target_binary_cross_entropy",
+    "soft_target_cross_entropy",
     "supcon_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from . import (
+    augmentation,
     classification,
     detection,
     distillation,
     distribution,
     embedding,
     imbalance,
+    longtail,
     margin,
     metric,
     ordinal,
@@ -16,6 +18,7 @@ from . import (
     segmentation,
     sequence,
 )
+from .augmentation import JsdCrossEntropy, SoftTargetBinaryCrossEntropy, SoftTargetCrossEntropy
 from .classification import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NLLLoss
 from .detection import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoULoss
 from .distillation import DistillationLoss, JSDivLoss
@@ -29,6 +32,7 @@ from .imbalance import (
     PolyLoss,
     SigmoidFocalLoss,
 )
+from .longtail import BalancedSoftmaxLoss, ClassBalancedFocalLoss, EqualizationLossV2, LDAMLoss, LogitAdjustmentLoss
 from .margin import (
     CosineEmbeddingLoss,
     HingeEmbeddingLoss,
@@ -61,9 +65,11 @@ __all__ = [
     "AsymmetricLossSingleLabel",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BalancedSoftmaxLoss",
     "BatchHardTripletLoss",
     "CTCLoss",
     "CharbonnierLoss",
+    "ClassBalancedFocalLoss",
     "CompleteBoxIoULoss",
     "ContrastiveLoss",
     "CoralLoss",
@@ -73,6 +79,7 @@ __all__ = [
     "DiceLoss",
     "DistanceBoxIoULoss",
     "DistillationLoss",
+    "EqualizationLossV2",
     "FocalLoss",
     "GaussianNLLLoss",
     "GeneralizedBoxIoULoss",
@@ -82,10 +89,13 @@ __all__ = [
     "InfoNCELoss",
     "JSDivLoss",
     "JaccardLoss",
+    "JsdCrossEntropy",
     "KLDivLoss",
     "L1Loss",
+    "LDAMLoss",
     "LinearCrossEntropyLoss",
     "LogCoshLoss",
+    "LogitAdjustmentLoss",
     "LovaszLoss",
     "MAPELoss",
     "MSELoss",
@@ -101,6 +111,8 @@ __all__ = [
     "SigmoidFocalLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
+    "SoftTargetBinaryCrossEntropy",
+    "SoftTargetCrossEntropy",
     "SupConLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
