@@ -62,6 +62,8 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import TypeGuard
 
 import torch
 from torch import Tensor
@@ -334,7 +336,7 @@ def _raise_while_tracing(cls: type, args: tuple) -> None:
         )
         _TRACED_CLASSES[cls] = traced
     message = str(args[0]) if args else ""
-    err = Exception.__new__(traced)
+    err: TorchRuntimeError = TorchRuntimeError.__new__(traced)  # an instance of ``traced``, not initialised yet
     TorchRuntimeError.__init__(err, message)  # Dynamo appends the user's stack to args[0]; str() stays the message
     err.args = args
     err._losskit_message = message  # type: ignore[attr-defined]
@@ -364,6 +366,8 @@ def values_due(name: str, *tensors: Tensor | None) -> bool:
         if _dynamo_tracing():
             return False
         first = tensors[0]
+        if first is None:  # no input tensor: nothing to read
+            return False
         key = (name, first.ndim, first.device, *[t.dtype for t in tensors if t is not None])
         if key in policy.seen or _values_unreadable(tensors):
             return False
@@ -409,7 +413,7 @@ _SKIP_PREFIXES = (
 def _user_stacklevel() -> int:
     """The ``stacklevel`` of :func:`warnings.warn`, called from :func:`warn`, that names the first frame outside
     losskit and torch's Module call machinery: the user's line."""
-    frame = sys._getframe(2)  # the caller of warn()
+    frame: FrameType | None = sys._getframe(2)  # the caller of warn()
     level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_SKIP_PREFIXES):
         frame = frame.f_back
@@ -485,7 +489,7 @@ def check_unit_interval(name: str, arg: str, value: float) -> float:
     return float(value)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """``value`` is a Python int or float, and not a bool (the test of every numeric option)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -74,13 +74,16 @@ def _check_class_input(
     """The guard of the softmax losses: class-index targets as ``cross_entropy``, per-class vectors."""
     V.check_ignore_index(name, ignore_index)
     if V.enabled():
-        V.check_class_inputs(name, input, target, weight, ignore_index, **vectors)
+        V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=False, role="logits",
+                             **vectors)
     if V.values_due(name, input, target, weight, *vectors.values()):
         V.check_finite(name, "input", input)
         # ``weight`` is checked for negative values only (these losses never checked it for NaN/Inf, unlike
         # cross_entropy; passing it to check_class_values below would add that check)
         V.check_nonnegative(name, "weight", weight)
-        V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, **vectors)
+        V.check_class_values(
+            name, target, input.shape[V.class_dim_of(input)], ignore_index, probabilities=False, **vectors
+        )
         V.warn_if_probabilities(name, input)
 
 
@@ -98,7 +101,7 @@ def _check_sigmoid_input(name: str, input: Tensor, target: Tensor, **weights: Te
     """The guard of the sigmoid losses: logits and floating targets in ``[0, 1]`` of one shape; weights that
     broadcast to ``input`` without changing its shape."""
     if V.enabled():
-        V.check_binary_inputs(name, input, target, **weights)
+        V.check_binary_inputs(name, input, target, role="logits", match_dtype=False, **weights)
     if V.values_due(name, input, target, *weights.values()):
         V.check_finite(name, "input", input)
         V.check_binary_values(name, target, **weights)

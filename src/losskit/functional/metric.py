@@ -24,6 +24,7 @@ Conventions shared by the family:
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +50,7 @@ _DISTANCES = ("euclidean", "cosine")
 # --------------------------------------------------------------------------------------------
 # checks
 # --------------------------------------------------------------------------------------------
-def _check_embeddings(name: str, arg: str, x: object, *, dims: tuple[int, ...] = (2,)) -> None:
+def _check_embeddings(name: str, arg: str, x: Tensor, *, dims: tuple[int, ...] = (2,)) -> None:
     V.check_tensor(name, arg, x)
     V.check_floating(name, arg, x, role="embeddings")
     if x.dim() in dims:
@@ -66,7 +67,7 @@ def _check_embeddings(name: str, arg: str, x: object, *, dims: tuple[int, ...] =
     )
 
 
-def _check_labels(name: str, labels: object, embeddings: Tensor, arg_embeddings: str = "embeddings") -> None:
+def _check_labels(name: str, labels: Tensor, embeddings: Tensor, arg_embeddings: str = "embeddings") -> None:
     V.check_tensor(name, "labels", labels)
     if labels.is_floating_point() or labels.is_complex():
         raise V.LossTypeError(
@@ -128,6 +129,10 @@ def _check_labelled(name: str, embeddings: Tensor, labels: Tensor, dims: tuple[i
 # --------------------------------------------------------------------------------------------
 # shared pieces
 # --------------------------------------------------------------------------------------------
+@overload
+def _candidates(x: Tensor, labels: Tensor, global_batch: bool) -> tuple[Tensor, Tensor, Tensor]: ...
+@overload
+def _candidates(x: Tensor, labels: None, global_batch: bool) -> tuple[Tensor, None, Tensor]: ...
 def _candidates(x: Tensor, labels: Tensor | None, global_batch: bool) -> tuple[Tensor, Tensor | None, Tensor]:
     """The rows the local anchors are compared with: ``(rows (M, D), their labels (M,), self mask (N, M))``.
 
