@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_PIN)"
 	$(PY) -m pip install -q -e ".[dev,lab]" "$(TORCH_PIN)"
+	# test-only: timm's loss files (tests/test_timm_losses.py); --no-deps keeps torch pinned (timm pulls torchvision)
+	$(PY) -m pip install -q --no-deps timm
 	touch $(STAMP)
 
 install: $(STAMP)
