@@ -439,5 +439,8 @@ def test_module_class_weights_is_a_buffer():
     assert "alpha=0.2" in repr(loss) and "mode='multiclass'" in repr(loss)
     assert loss.double().class_weights.dtype == torch.float64
     rows = {row.name: row for row in lk.list_losses("segmentation")}
-    assert set(rows) == {"DiceLoss", "JaccardLoss", "LovaszLoss", "TverskyLoss"}
+    assert set(rows) == {
+        "DiceCELoss", "DiceFocalLoss", "DiceLoss", "GeneralizedDiceLoss", "HausdorffERLoss", "JaccardLoss",
+        "LovaszLoss", "SegmentationFocalLoss", "TverskyLoss",
+    }
     assert rows["LovaszLoss"].functional == "lovasz_loss"

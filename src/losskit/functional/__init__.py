@@ -67,7 +67,17 @@ from .regression import (
     quantile_loss,
     smooth_l1_loss,
 )
-from .segmentation import dice_loss, jaccard_loss, lovasz_loss, tversky_loss
+from .segmentation import (
+    dice_ce_loss,
+    dice_focal_loss,
+    dice_loss,
+    generalized_dice_loss,
+    hausdorff_er_loss,
+    jaccard_loss,
+    lovasz_loss,
+    segmentation_focal_loss,
+    tversky_loss,
+)
 from .sequence import ctc_loss
 
 # literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
@@ -88,6 +98,8 @@ __all__ = [
     "cosine_embedding_loss",
     "cross_entropy",
     "ctc_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distance_box_iou_loss",
     "distillation_loss",
@@ -96,6 +108,8 @@ __all__ = [
     "gaussian_nll_loss",
     "generalized_box_iou_loss",
     "generalized_cross_entropy",
+    "generalized_dice_loss",
+    "hausdorff_er_loss",
     "hinge_embedding_loss",
     "huber_loss",
     "info_nce_loss",
@@ -120,6 +134,7 @@ __all__ = [
     "poisson_nll_loss",
     "poly_loss",
     "quantile_loss",
+    "segmentation_focal_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",

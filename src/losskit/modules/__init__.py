@@ -55,7 +55,8 @@ from .regression import (
     QuantileLoss,
     SmoothL1Loss,
 )
-from .segmentation import DiceLoss, JaccardLoss, LovaszLoss, TverskyLoss
+from .segmentation import DiceLoss, GeneralizedDiceLoss, JaccardLoss, LovaszLoss, TverskyLoss
+from .segmentation_compound import DiceCELoss, DiceFocalLoss, HausdorffERLoss, SegmentationFocalLoss
 from .sequence import CTCLoss
 
 # literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
@@ -76,6 +77,8 @@ __all__ = [
     "CosFaceLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "DiceCELoss",
+    "DiceFocalLoss",
     "DiceLoss",
     "DistanceBoxIoULoss",
     "DistillationLoss",
@@ -84,6 +87,8 @@ __all__ = [
     "GaussianNLLLoss",
     "GeneralizedBoxIoULoss",
     "GeneralizedCrossEntropyLoss",
+    "GeneralizedDiceLoss",
+    "HausdorffERLoss",
     "HingeEmbeddingLoss",
     "HuberLoss",
     "InfoNCELoss",
@@ -108,6 +113,7 @@ __all__ = [
     "PoissonNLLLoss",
     "PolyLoss",
     "QuantileLoss",
+    "SegmentationFocalLoss",
     "SigmoidFocalLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
