@@ -220,18 +220,18 @@ def debug_loss(
     for s in report.inputs + report.targets:
         if s.nan or s.inf:
             problems.append(f"{s.name} holds {s.nan} NaN and {s.inf} Inf value(s): clean the data first")
-    is_module = isinstance(model, nn.Module)
-    params = list(model.named_parameters()) if is_module else []
-    known = {n for n, _ in model.named_modules()} | {n for n, _ in params} if is_module else set()
+    module = model if isinstance(model, nn.Module) else None  # a plain function has no layers to inspect
+    params = list(module.named_parameters()) if module is not None else []
+    known = {n for n, _ in module.named_modules()} | {n for n, _ in params} if module is not None else set()
     for f in frozen:
-        if is_module and f not in known:
+        if module is not None and f not in known:
             close = difflib.get_close_matches(f, sorted(known), n=1)
             raise V.LossValueError(f"{name}: frozen must name modules of the model, but got {f!r}; "
                                    + (f"did you mean {close[0]!r}?" if close else "use names from "
                                       "model.named_modules()"))
-    buffers = [(b, b.detach().clone()) for b in model.buffers()] if is_module else []
+    buffers = [(b, b.detach().clone()) for b in module.buffers()] if module is not None else []
     saved = {id(p): p.grad for _, p in params}
-    if is_module and model.training:
+    if module is not None and module.training:
         report.notes.append("the model is in training mode (dropout and batch-norm updates are active)")
     watch = ReluWatch(model)
     try:
@@ -276,8 +276,8 @@ def debug_loss(
             report.batches += 1
         report.relus = watch.activity()
         in_effect: set[str] = set()
-        if is_module:
-            layer_problems, layer_notes, in_effect = frozen_and_dead(model, zero, frozen, dead_relu, report.relus,
+        if module is not None:
+            layer_problems, layer_notes, in_effect = frozen_and_dead(module, zero, frozen, dead_relu, report.relus,
                                                                      report.batches)
             problems += layer_problems
             report.notes += layer_notes
@@ -302,7 +302,7 @@ def debug_loss(
                 b.copy_(copy)
 
 
-def _extra_batch(model: Any, loss_fn: Callable[..., Any], xb: Any, yb: Any, params: list[tuple[str, Tensor]],
+def _extra_batch(model: Any, loss_fn: Callable[..., Any], xb: Any, yb: Any, params: Sequence[tuple[str, Tensor]],
                  watch: ReluWatch, zero: dict[str, bool], report: DebugReport, k: int) -> bool:
     """Forward and backward on one more batch (guard off, warnings muted), updating ``zero``; False if it failed."""
     for _, p in params:
