@@ -444,3 +444,84 @@ def test_module_class_weights_is_a_buffer():
         "LovaszLoss", "SegmentationFocalLoss", "TverskyLoss",
     }
     assert rows["LovaszLoss"].functional == "lovasz_loss"
+
+
+# --------------------------------------------------------------------------------------------
+# the second round: golden values by hand and identities between the options
+# --------------------------------------------------------------------------------------------
+def test_generalized_dice_by_hand():
+    # by hand: class 0 pixels t = [1, 0, 1, 1], p = [.9, .2, .7, .1]; class 1 t = [0, 1, 0, 0], p = [.1, .8, .3, .9];
+    # volumes 3 and 1 -> square weights 1/9 and 1; TP = 1.7 and 0.8; sum p = 1.9 and 2.1
+    # GDL = 1 - 2 (1.7/9 + 0.8) / ((1.9 + 3)/9 + (2.1 + 1))
+    probs = torch.tensor([[[0.9, 0.2, 0.7, 0.1], [0.1, 0.8, 0.3, 0.9]]], dtype=torch.float64)
+    labels = torch.tensor([[0, 1, 0, 0]])
+    expected = 1 - 2 * (1.7 / 9 + 0.8) / ((1.9 + 3) / 9 + 3.1)
+    out = LF.generalized_dice_loss(probs, labels, mode="multiclass", from_logits=False)
+    assert float(out) == pytest.approx(expected, abs=1e-12)
+    uniform = LF.generalized_dice_loss(probs, labels, mode="multiclass", from_logits=False, weight_type="uniform")
+    assert float(uniform) == pytest.approx(1 - 2 * 2.5 / (4.9 + 3.1), abs=1e-12)  # one Dice of the pooled classes
+
+
+def test_hausdorff_er_by_hand():
+    # by hand: a 3x3 square of error 1 in a 5x5 map. Erosion 1 (cross / 5, minus 1/2): centre 0.5, edge
+    # centres 0.3, corners 0.1 -> rescaled 1, 0.6, 0.2. Erosion 2: centre (1 + 4 * 0.6)/5 - 0.5 = 0.18, the rest
+    # <= 0 -> rescaled 1 at the centre. With alpha=2: sum = (1 + 4 * 0.6 + 4 * 0.2) + 4 * 1 = 8.2, over 25 pixels
+    probs = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    probs[..., 1:4, 1:4] = 1.0
+    out = LF.hausdorff_er_loss(probs, torch.zeros_like(probs), mode="binary", from_logits=False, k=2)
+    assert float(out) == pytest.approx(8.2 / 25, abs=1e-12)
+    assert float(LF.hausdorff_er_loss(probs, probs, mode="binary", from_logits=False)) == 0.0  # no error
+
+
+def test_segmentation_focal_by_hand_and_special_cases():
+    x = torch.tensor([[[2.0, -1.0, 0.5, -3.0]]], dtype=torch.float64)
+    t = torch.tensor([[[1.0, 0.0, 0.0, 1.0]]], dtype=torch.float64)
+    p_t = torch.sigmoid(x * (2 * t - 1))  # by hand: p for positives, 1 - p for negatives
+    expected = ((1 - p_t) ** 2 * -torch.log(p_t)).mean()
+    torch.testing.assert_close(LF.segmentation_focal_loss(x, t, mode="binary"), expected)
+    # gamma=0 and no alpha: binary cross-entropy; alpha: torchvision's sigmoid_focal_loss
+    torch.testing.assert_close(LF.segmentation_focal_loss(x, t, mode="binary", gamma=0.0),
+                               torch.nn.functional.binary_cross_entropy_with_logits(x, t))
+    torch.testing.assert_close(LF.segmentation_focal_loss(x, t, mode="binary", alpha=0.25),
+                               LF.sigmoid_focal_loss(x, t, alpha=0.25))
+    # normalized with "sum": the focal terms divided by the sum of the focal factors
+    torch.testing.assert_close(LF.segmentation_focal_loss(x, t, mode="binary", normalized=True, reduction="sum"),
+                               expected * 4 / ((1 - p_t) ** 2).sum())
+
+
+def test_overlap_option_identities():
+    x, y = torch.randn(2, 4, 5, 5, dtype=torch.float64), torch.randint(0, 4, (2, 5, 5))
+    torch.testing.assert_close(LF.dice_loss(x, y, mode="multiclass", include_background=False, reduction="none"),
+                               LF.dice_loss(x, y, mode="multiclass", reduction="none")[1:])
+    torch.testing.assert_close(LF.dice_loss(x, y, mode="multiclass", classes=[3, 1], reduction="none"),
+                               LF.dice_loss(x, y, mode="multiclass", reduction="none")[[3, 1]])
+    torch.testing.assert_close(LF.dice_loss(x, y, mode="multiclass", smooth_nr=1.0, smooth_dr=1.0),
+                               LF.dice_loss(x, y, mode="multiclass", smooth=1.0))
+    # micro Dice of multiclass softmax without ignored pixels: the mean probability of the true class
+    p_true = x.softmax(1).gather(1, y[:, None]).squeeze(1)
+    torch.testing.assert_close(LF.dice_loss(x, y, mode="multiclass", average="micro", per_image=True,
+                                            reduction="none"), 1 - p_true.mean((1, 2)))
+    # soft_label on hard targets changes nothing; squared_pred on hard targets is sum(p^2) + sum(t)
+    m = (torch.rand(2, 4, 5, 5) > 0.5).double()
+    torch.testing.assert_close(LF.dice_loss(x, m, mode="multilabel", soft_label=True),
+                               LF.dice_loss(x, m, mode="multilabel"))
+    p = x.sigmoid()
+    expected = 1 - 2 * (p * m).sum((0, 2, 3)) / ((p * p).sum((0, 2, 3)) + m.sum((0, 2, 3)))
+    torch.testing.assert_close(LF.dice_loss(x, m, mode="multilabel", squared_pred=True, reduction="none"), expected)
+    # empty_class="score" without smoothing: an absent class scores 0 (loss 1); with equal smoothing nearly 1
+    absent = torch.randint(0, 3, (2, 5, 5))
+    assert float(LF.dice_loss(x, absent, mode="multiclass", empty_class="score", reduction="none")[3]) > 0.0
+    zero = LF.dice_loss(x, absent, mode="multiclass", reduction="none")[3]
+    assert float(zero) == 0.0
+
+
+def test_compound_losses_are_their_parts():
+    x, y = torch.randn(2, 3, 4, 4, dtype=torch.float64), torch.randint(0, 3, (2, 4, 4))
+    dice = LF.dice_loss(x, y, mode="multiclass")
+    torch.testing.assert_close(LF.dice_ce_loss(x, y, mode="multiclass", lambda_ce=0.5),
+                               dice + 0.5 * torch.nn.functional.cross_entropy(x, y))
+    torch.testing.assert_close(LF.dice_focal_loss(x, y, mode="multiclass", lambda_dice=2.0),
+                               2 * dice + LF.segmentation_focal_loss(x, y, mode="multiclass"))
+    with pytest.raises(lk.LossOptionError, match="'none'"):
+        LF.dice_ce_loss(x, y, mode="multiclass", reduction="none")
+    assert lk.DiceCELoss(mode="multiclass", reduction="sum").reduction == "sum"
