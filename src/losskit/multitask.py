@@ -21,7 +21,9 @@ Example:
 from __future__ import annotations
 
 import difflib
+import functools
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -237,7 +239,7 @@ class MultiTaskLoss(nn.Module):
             total, used = self._uncertainty(parts)
         else:
             current = self.current_weights(step)
-            total = sum(current[t] * parts[t] for t in self.tasks)
+            total = functools.reduce(operator.add, [current[t] * parts[t] for t in self.tasks])
             first = parts[self.tasks[0]]
             used = {t: torch.tensor(current[t], dtype=first.dtype, device=first.device) for t in self.tasks}
         if self.training:
@@ -245,15 +247,16 @@ class MultiTaskLoss(nn.Module):
         return MultiTaskResult(total, {t: p.detach() for t, p in parts.items()}, used)
 
     def _uncertainty(self, parts: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        log_vars: nn.ParameterDict = self.log_vars  # set by __init__ for this strategy
-        total, used = None, {}
+        log_vars = self.log_vars
+        if log_vars is None:  # not reached: __init__ creates them for this strategy
+            raise RuntimeError(f"{_NAME}: strategy 'uncertainty' has no log_vars")
+        terms, used = [], {}
         for task in self.tasks:
             s = log_vars[task]
             factor = 0.5 * torch.exp(-s)
-            term = factor * parts[task] + 0.5 * s
-            total = term if total is None else total + term
+            terms.append(factor * parts[task] + 0.5 * s)
             used[task] = factor.detach()
-        return total, used
+        return functools.reduce(operator.add, terms), used
 
     # the step counter travels with the checkpoint
     def get_extra_state(self) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -299,8 +300,8 @@ def ctc_loss(
             input_lengths = il
         if isinstance(target_lengths, int):
             target_lengths = tl
-        terms = F.ctc_loss(
-            log_probs, targets, input_lengths, target_lengths,
+        terms = F.ctc_loss(  # torch's stub says Tensor lengths; the function takes sequences of ints too
+            log_probs, targets, cast(Tensor, input_lengths), cast(Tensor, target_lengths),
             blank=blank, reduction="none", zero_infinity=zero_infinity,
         )
     if reduction == "mean":
