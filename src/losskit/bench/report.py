@@ -17,7 +17,7 @@ __all__ = ["add_ratios", "markdown", "plot", "write"]
 
 
 def _ok(res: dict | None) -> bool:
-    return bool(res) and res.get("status") == "ok"
+    return res is not None and res.get("status") == "ok"
 
 
 def add_ratios(result: dict) -> dict:

@@ -221,6 +221,8 @@ def run_suite(
                     log(_progress(case.title(mode) if case.name not in sizes else case.name, impl, alloc, r,
                                   settings["runs"], rec))
         size = sizes.get(case.name) or case.size(mode)
+        if size is None:
+            raise ValueError(f"bench: case {case.name!r} has no size for mode {mode!r}; give it one in its sizes")
         title = case.title(mode) if case.name not in sizes else f"{case.loss} {_size_label(size)}"
         result["cases"].append(
             {

@@ -138,7 +138,7 @@ def measure(spec: dict) -> dict:
         ru_maxrss=ru_peak,
         extra=None if rss_base is None else max(0, (peak if peak is not None else ru_peak) - rss_base),
         retained=None if rss_base is None or rss_timed is None else rss_timed - rss_base,
-        step_extra=None if rss_timed is None or not hwm_reset else max(0, peak - rss_timed),
+        step_extra=None if rss_timed is None or peak is None or not hwm_reset else max(0, peak - rss_timed),
         loss=None if loss is None else float(loss),
         compile_s=warm_times[0] if impl.compiled else None,
     )
