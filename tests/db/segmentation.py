@@ -265,8 +265,8 @@ def _with_options(make, kind: str):
         extra = samples[0].kwargs.copy()
         extra.pop("mode")
         samples += [
-            Sample((x, labels), {"mode": "multiclass", "classes": [2, 0], "class_weights": w, "ignore_index": 9, **extra},
-                   "classes [2, 0] weighted"),
+            Sample((x, labels), {"mode": "multiclass", "classes": [2, 0], "class_weights": w, "ignore_index": 9,
+                                 **extra}, "classes [2, 0] weighted"),
             Sample((x, labels), {"mode": "multiclass", "include_background": False, "smooth_nr": 0.5,
                                  "smooth_dr": 0.25, "ignore_index": 9, "per_image": True, **extra},
                    "include_background=False smooth_nr smooth_dr"),
@@ -281,7 +281,8 @@ def _with_options(make, kind: str):
             samples += [
                 Sample((x, labels), {"mode": "multiclass", "average": "micro", "ignore_index": 9}, "micro batch"),
                 Sample((x, labels), {"mode": "multiclass", "average": "micro", "per_image": True,
-                                     "class_weights": w, "log_loss": True, "ignore_index": 9}, "micro per_image weighted"),
+                                     "class_weights": w, "log_loss": True, "ignore_index": 9},
+                       "micro per_image weighted"),
             ]
         return samples
 

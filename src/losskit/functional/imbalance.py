@@ -233,7 +233,10 @@ def focal_loss(
         gamma: the focusing parameter, >= 0 (default 2.0; 0 gives cross-entropy).
         alpha: ``None`` (default: no factor), a float (one factor for every class, the reading of Keras'
             ``CategoricalFocalCrossentropy`` and of most tutorials; it scales the loss) or a ``(C,)`` tensor of
-            per-class factors.
+            per-class factors. kornia's and MONAI's float ``alpha`` weighs the background class 0 by ``1 - alpha``
+            and every other class by ``alpha``: pass ``alpha=torch.tensor([1 - a] + [a] * (C - 1))`` (kornia's
+            ``"mean"`` also divides by ``C`` times the pixel count, ignored pixels included: ``reduction="sum"``
+            divided by ``C * target.numel()`` gives its number).
         ignore_index: target value that contributes nothing and is not counted (default -100).
         label_smoothing: :math:`s \in [0, 1]` (default 0.0).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
