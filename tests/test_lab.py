@@ -558,3 +558,15 @@ def test_known_answer_gce_beats_ce_under_label_noise_slow():
     pair = result.comparison.pair("gce", "ce")
     # measured: gain +0.024 balanced accuracy, 95% CI [0.0009, 0.047], p = 0.044 over 10 runs
     assert result.winner == "gce" and pair.test.mean > 0.015 and pair.p_holm < 0.05
+
+
+def test_known_answer_robust_losses_against_mse_with_outliers_slow():
+    """Not resolved by the sound test with 10 runs: the robust losses gain 5.3-5.8 MAE on every loss's mean, but
+    one split gives +16 to +20 and one about -1, so the corrected intervals cross 0 (Holm p = 0.18-0.2). More runs
+    cannot fix it for Huber and L1: their gain is under t * S * sqrt(n_test / n_train), the floor of repeated
+    splits of 442 rows. The test checks the direction and that nothing is called worse than MSE."""
+    result = _known("diabetes", "mse,huber,l1,logcosh", outliers=0.1)
+    for p in result.comparison.versus_baseline:
+        assert p.b == "mse" and p.test.mean > 3.0 and p.test.ci[1] > 5.0
+        assert p.better(result.comparison.alpha, result.comparison.margin) != "mse"
+        assert sum(d > 0 for d in p.diffs) >= 8

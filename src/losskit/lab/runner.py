@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -426,6 +426,20 @@ def _candidates(names: str | Sequence[str], prepared: Prepared, task: str, count
     return out, rec.reasons
 
 
+@contextlib.contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` for the block (``None``: unchanged). The lab's MLPs are too small
+    for several threads to pay: on 2 shared cores, ``compare --dataset digits`` took 190 s of CPU with torch's
+    default threads and 27 s with one."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _configured(cand: advisor.Candidate, prepared: Prepared, task: str, noisy: bool) -> advisor.Candidate:
     """``cand`` with its options computed from this split's training targets (class weights, ``pos_weight``,
     Huber's delta): a run never sees statistics of another split."""
@@ -570,7 +584,9 @@ def compare(
     by_loss: dict[str, list[RunResult]] = {c.name: [] for c in chosen}
     references: list[RunResult] = []
     # the runs seed torch: fork_rng keeps the caller's generator as it was
-    with torch.random.fork_rng(devices=[]), contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
+    # the lab's own MLP trains on one thread; a custom model_fn keeps torch's setting
+    with torch.random.fork_rng(devices=[]), _threads(1 if model_fn is None else None), \
+            contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
         for r, prepared in enumerate(splits):
             for cand in chosen:
                 if bar is not None:
