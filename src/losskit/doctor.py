@@ -53,8 +53,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import _validation as V
 from .doctor_logs import FORMAT_NAMES, FORMATS, Curves, detect_format, read_curves, read_logs
@@ -135,9 +136,9 @@ class CurveDiagnosis:
         }
 
 
-def _floats(name: str, arg: str, values: object, *, missing: bool = False) -> list:
+def _floats(name: str, arg: str, values: Iterable[Any], *, missing: bool = False) -> list:
     try:
-        out = [None if (missing and v is None) else float(v) for v in values]  # type: ignore[union-attr]
+        out = [None if (missing and v is None) else float(v) for v in values]
     except (TypeError, ValueError):
         raise V.LossTypeError(
             f"{name}: {arg} must be a sequence of numbers (one loss per epoch"
@@ -236,8 +237,8 @@ def diagnose_curves(
     result = CurveDiagnosis("plateau", [], reasons, "", ep, unit=unit)
 
     # NaN / Inf: nothing else can be judged past that point
-    bad = [i for i in range(n) if not math.isfinite(train[i]) or (val is not None and val[i] is not None
-                                                                  and not math.isfinite(val[i]))]
+    bad = [i for i in range(n) if not math.isfinite(train[i]) or (val is not None and (v := val[i]) is not None
+                                                                  and not math.isfinite(v))]
     if bad:
         result.first_nonfinite = ep[bad[0]]
         verdicts.append("nan")
@@ -286,7 +287,8 @@ def diagnose_curves(
             reasons.append(f"the training loss drifts up {t_change / t_level:.1%} over the last {w} {unit}s "
                            f"({train[-w - 1]:.4g} -> {train[-1]:.4g}): it should not rise")
     # overfitting
-    monitored = [val[i] for i in vi] if val is not None else train  # type: ignore[misc]
+    # the validation losses where measured (vi holds the epochs whose val[i] is not None)
+    monitored: list[float] = [v for v in (val[i] for i in vi) if v is not None] if val is not None else train
     idx = vi if val is not None else list(range(n))
     nm = len(monitored)
     wm = _window(nm)

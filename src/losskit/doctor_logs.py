@@ -186,14 +186,16 @@ def _rows_to_curves(rows: list[_Row]) -> Curves | None:
     has_step = any(r.step is not None for r in rows)
     xs = [r.step if r.step is not None else float(i + 1) for i, r in enumerate(rows)]
     order = sorted(range(len(rows)), key=lambda i: xs[i])
-    tpts = [(xs[i], rows[i].train if rows[i].train is not None else rows[i].train_epoch) for i in order]
-    tpts = [(x, t) for x, t in tpts if t is not None]
+    raw = [(xs[i], rows[i].train if rows[i].train is not None else rows[i].train_epoch) for i in order]
+    tpts: list[tuple[float, float]] = [(x, t) for x, t in raw if t is not None]
     vpts = [(xs[i], rows[i].val) for i in order if rows[i].val is not None]
     if not tpts:
         return None
     unit = "step" if has_step else "epoch"
     if len(vpts) >= 2:
-        out_x, out_t, out_v = [], [], []
+        out_x: list[int] = []
+        out_t: list[float] = []
+        out_v: list[float | None] = []
         prev = -math.inf
         for xv, v in vpts:
             seg = [t for x, t in tpts if prev < x <= xv]
@@ -204,7 +206,7 @@ def _rows_to_curves(rows: list[_Row]) -> Curves | None:
             out_x.append(int(xv))
             out_t.append(_mean(seg) if seg else before[-1])
             out_v.append(v)
-        return Curves(out_x, out_t, out_v, unit)  # type: ignore[arg-type]
+        return Curves(out_x, out_t, out_v, unit)
     if len(tpts) > MAX_POINTS:
         size = math.ceil(len(tpts) / (MAX_POINTS // 2))
         bins = [tpts[i : i + size] for i in range(0, len(tpts), size)]

@@ -215,7 +215,7 @@ def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | 
             close = difflib.get_close_matches(target, header, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"columns are {', '.join(header)}"
             raise LabError(f"{where}: target must be a column of {base!r}, but got {target!r}; {hint}")
-        ti = header.index(target) if header else 0
+        ti = header.index(target) if header and target is not None else 0
         cols = [_Column(h, MAX_TARGET_CLASSES if j == ti else MAX_CATEGORIES) for j, h in enumerate(header)]
         total = kept = 0
         for line, r in rows:
@@ -310,8 +310,9 @@ def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | 
 
     # ---- pass 2: fill the preallocated arrays, a chunk of rows at a time
     X = np.zeros((kept, width), dtype=np.float32)
-    y_num = np.empty(kept, dtype=np.float64) if numeric_target else None
-    y_cls = np.empty(kept, dtype=np.int64) if not numeric_target else None
+    # the target's values: numbers, or class indices (the other array stays empty)
+    y_num = np.empty(kept if numeric_target else 0, dtype=np.float64)
+    y_cls = np.empty(0 if numeric_target else kept, dtype=np.int64)
     class_index = {lv: k for k, lv in enumerate(class_names or [])}
     starts = [0]
     for _, kind, levels in plan:
@@ -327,10 +328,10 @@ def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | 
             nonlocal i
             n = len(chunk)
             tvals = [r[ti].strip() for r in chunk]
-            if y_num is not None:
+            if numeric_target:
                 y_num[i : i + n] = [float(v) for v in tvals]
             else:
-                y_cls[i : i + n] = [class_index[v] for v in tvals]  # type: ignore[index]
+                y_cls[i : i + n] = [class_index[v] for v in tvals]
             for (j, kind, levels), s in zip(plan, starts):
                 vals = [r[j] for r in chunk]
                 if kind == "num":
@@ -355,18 +356,18 @@ def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | 
             flush()
 
     # ---- the target's task
+    y: np.ndarray
     if numeric_target:
-        values = y_num
         from ..advisor import _infer_task
 
-        inferred = task or _infer_task(values, [])  # type: ignore[arg-type]
+        inferred = task or _infer_task(y_num, [])
         if inferred == "regression":
-            y: np.ndarray = values  # type: ignore[assignment]
+            y = y_num
         else:
-            uniq, y = np.unique(values, return_inverse=True)  # type: ignore[arg-type]
+            uniq, y = np.unique(y_num, return_inverse=True)
             class_names = [f"{u:g}" for u in uniq]
     else:
-        y = y_cls  # type: ignore[assignment]
+        y = y_cls
     if class_names is not None:
         if len(class_names) < 2:
             raise LabError(f"{where}: target {target!r} must hold at least two classes, but got one "

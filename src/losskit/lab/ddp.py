@@ -239,7 +239,7 @@ def _summing_copy(loss_fn: nn.Module) -> nn.Module | None:
         return None
     summing = copy.copy(loss_fn)
     try:
-        summing.reduction = "sum"
+        setattr(summing, "reduction", "sum")  # noqa: B010 (nn.Module's __setattr__ is typed for tensors and modules)
     except (AttributeError, TypeError, ValueError):
         return None
     return summing

@@ -100,7 +100,7 @@ def plot_winner(result: CompareResult, prepared: Prepared) -> Any:
         ax.legend(fontsize=7)
     else:
         C = prepared.num_classes or 2
-        m = sum(confusion_matrix(prepared.y_test, r.predictions, C) for r in s.runs)
+        m = np.sum([confusion_matrix(prepared.y_test, r.predictions, C) for r in s.runs], axis=0)
         ax.imshow(m, cmap="Blues")
         labels = result.class_names or [str(i) for i in range(C)]
         ax.set_xticks(range(C), labels, rotation=45, ha="right", fontsize=7)
@@ -212,7 +212,7 @@ def write_outputs(result: CompareResult, prepared: Prepared, folder: str) -> dic
     if not os.path.isdir(folder):
         raise LossValueError(f"write_outputs: folder must exist, but got {folder!r}; create it first")
     paths = {name: os.path.join(folder, name) for name in ("results.json", "curves.csv", *PLOTS, "report.html")}
-    data = _clean(result.to_dict())
+    data = {k: _clean(v) for k, v in result.to_dict().items()}  # _clean of the dict, keys kept
     data["files"] = sorted(paths)
     with open(paths["results.json"], "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, allow_nan=False, default=_json_default)

@@ -256,6 +256,6 @@ def train_run(
         predictions = probs.argmax(1)
     else:
         predictions = data.to_original(_output(head, out).numpy())  # the target's units
-        metrics = regression_metrics(np.asarray(data.y_test), predictions)
+        metrics = {**regression_metrics(np.asarray(data.y_test), predictions)}
     return RunResult(loss_name, seed, train_losses, val_losses, val_metrics, best_epoch, stopped, metrics,
                      time.perf_counter() - start, predictions, probs, val_probs, criterion, 0, last_gain)
