@@ -16,6 +16,7 @@ from losskit.modules._base import Loss
 
 SRC = Path(lk.__file__).parent
 FAMILIES = [
+    "imaging", "robust",
     "augmentation", "longtail",
     "classification", "detection", "distillation", "distribution", "embedding", "imbalance", "margin", "metric",
     "ordinal", "regression", "segmentation", "sequence",

@@ -9,12 +9,14 @@ from . import (
     distillation,
     distribution,
     embedding,
+    imaging,
     imbalance,
     longtail,
     margin,
     metric,
     ordinal,
     regression,
+    robust,
     segmentation,
     sequence,
 )
@@ -30,6 +32,7 @@ from .detection import complete_box_iou_loss, distance_box_iou_loss, generalized
 from .distillation import distillation_loss, js_div
 from .distribution import gaussian_nll_loss, kl_div, poisson_nll_loss
 from .embedding import triplet_margin_loss, triplet_margin_with_distance_loss
+from .imaging import ms_ssim_loss, psnr_loss, ssim_loss, total_variation_loss
 from .imbalance import (
     asymmetric_loss,
     asymmetric_loss_single_label,
@@ -67,6 +70,15 @@ from .regression import (
     quantile_loss,
     smooth_l1_loss,
 )
+from .robust import (
+    adaptive_robust_loss,
+    cauchy_loss,
+    gamma_deviance_loss,
+    geman_mcclure_loss,
+    general_robust_loss,
+    tweedie_deviance_loss,
+    welsch_loss,
+)
 from .segmentation import (
     dice_ce_loss,
     dice_focal_loss,
@@ -82,6 +94,7 @@ from .sequence import ctc_loss
 
 # literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
 __all__ = [
+    "adaptive_robust_loss",
     "arcface_loss",
     "asymmetric_loss",
     "asymmetric_loss_single_label",
@@ -89,6 +102,7 @@ __all__ = [
     "batch_hard_triplet_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "cauchy_loss",
     "charbonnier_loss",
     "class_balanced_focal_loss",
     "complete_box_iou_loss",
@@ -105,7 +119,10 @@ __all__ = [
     "distillation_loss",
     "equalization_loss_v2",
     "focal_loss",
+    "gamma_deviance_loss",
     "gaussian_nll_loss",
+    "geman_mcclure_loss",
+    "general_robust_loss",
     "generalized_box_iou_loss",
     "generalized_cross_entropy",
     "generalized_dice_loss",
@@ -125,6 +142,7 @@ __all__ = [
     "lovasz_loss",
     "mape_loss",
     "margin_ranking_loss",
+    "ms_ssim_loss",
     "mse_loss",
     "msle_loss",
     "multi_margin_loss",
@@ -133,6 +151,7 @@ __all__ = [
     "nll_loss",
     "poisson_nll_loss",
     "poly_loss",
+    "psnr_loss",
     "quantile_loss",
     "segmentation_focal_loss",
     "sigmoid_focal_loss",
@@ -140,8 +159,12 @@ __all__ = [
     "soft_margin_loss",
     "soft_target_binary_cross_entropy",
     "soft_target_cross_entropy",
+    "ssim_loss",
     "supcon_loss",
+    "total_variation_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",
+    "tweedie_deviance_loss",
+    "welsch_loss",
 ]

@@ -9,12 +9,14 @@ from . import (
     distillation,
     distribution,
     embedding,
+    imaging,
     imbalance,
     longtail,
     margin,
     metric,
     ordinal,
     regression,
+    robust,
     segmentation,
     sequence,
 )
@@ -24,6 +26,7 @@ from .detection import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoU
 from .distillation import DistillationLoss, JSDivLoss
 from .distribution import GaussianNLLLoss, KLDivLoss, PoissonNLLLoss
 from .embedding import TripletMarginLoss, TripletMarginWithDistanceLoss
+from .imaging import MSSSIMLoss, PSNRLoss, SSIMLoss, TotalVariationLoss
 from .imbalance import (
     AsymmetricLoss,
     AsymmetricLossSingleLabel,
@@ -55,12 +58,22 @@ from .regression import (
     QuantileLoss,
     SmoothL1Loss,
 )
+from .robust import (
+    AdaptiveRobustLoss,
+    CauchyLoss,
+    GammaDevianceLoss,
+    GemanMcClureLoss,
+    GeneralRobustLoss,
+    TweedieDevianceLoss,
+    WelschLoss,
+)
 from .segmentation import DiceLoss, GeneralizedDiceLoss, JaccardLoss, LovaszLoss, TverskyLoss
 from .segmentation_compound import DiceCELoss, DiceFocalLoss, HausdorffERLoss, SegmentationFocalLoss
 from .sequence import CTCLoss
 
 # literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
 __all__ = [
+    "AdaptiveRobustLoss",
     "ArcFaceLoss",
     "AsymmetricLoss",
     "AsymmetricLossSingleLabel",
@@ -69,6 +82,7 @@ __all__ = [
     "BalancedSoftmaxLoss",
     "BatchHardTripletLoss",
     "CTCLoss",
+    "CauchyLoss",
     "CharbonnierLoss",
     "ClassBalancedFocalLoss",
     "CompleteBoxIoULoss",
@@ -84,7 +98,10 @@ __all__ = [
     "DistillationLoss",
     "EqualizationLossV2",
     "FocalLoss",
+    "GammaDevianceLoss",
     "GaussianNLLLoss",
+    "GemanMcClureLoss",
+    "GeneralRobustLoss",
     "GeneralizedBoxIoULoss",
     "GeneralizedCrossEntropyLoss",
     "GeneralizedDiceLoss",
@@ -105,14 +122,17 @@ __all__ = [
     "MAPELoss",
     "MSELoss",
     "MSLELoss",
+    "MSSSIMLoss",
     "MarginRankingLoss",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "NLLLoss",
+    "PSNRLoss",
     "PoissonNLLLoss",
     "PolyLoss",
     "QuantileLoss",
+    "SSIMLoss",
     "SegmentationFocalLoss",
     "SigmoidFocalLoss",
     "SmoothL1Loss",
@@ -120,7 +140,10 @@ __all__ = [
     "SoftTargetBinaryCrossEntropy",
     "SoftTargetCrossEntropy",
     "SupConLoss",
+    "TotalVariationLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "TverskyLoss",
+    "TweedieDevianceLoss",
+    "WelschLoss",
 ]
