@@ -570,3 +570,19 @@ def test_known_answer_robust_losses_against_mse_with_outliers_slow():
         assert p.b == "mse" and p.test.mean > 3.0 and p.test.ci[1] > 5.0
         assert p.better(result.comparison.alpha, result.comparison.margin) != "mse"
         assert sum(d > 0 for d in p.diffs) >= 8
+
+
+def test_a_loss_with_non_finite_test_metrics_is_left_out_not_fatal():
+    class Broken(torch.nn.Module):
+        def __init__(self, i, o):
+            super().__init__()
+            self.linear = torch.nn.Linear(i, o)
+
+        def forward(self, x):
+            return self.linear(x) * float("nan")
+
+    with lk.guard("off"):  # with the guard on, the loss itself refuses the NaN outputs during training
+        result = compare("diabetes", losses="mse,l1", epochs=2, runs=2, model_fn=Broken, out=None, progress=False)
+    assert result.winner is None and result.comparison is None
+    assert result.verdict.endswith("left out of the comparison for a non-finite test mae in some run (diverged?): "
+                                   "mse, l1")

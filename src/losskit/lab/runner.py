@@ -292,8 +292,8 @@ def _summarise(name: str, cand: advisor.Candidate, runs: list[RunResult], metric
         table = [r.metrics["per_class_recall"] for r in runs]
         per_class = []
         for k in range(len(table[0])):  # type: ignore[arg-type]
-            measured = [row[k] for row in table if row[k] is not None]  # type: ignore[index]
-            per_class.append(float(np.mean(measured)) if measured else None)
+            vals = [row[k] for row in table if row[k] is not None]  # type: ignore[index]
+            per_class.append(float(np.mean(vals)) if vals else None)
     diagnoses = []
     if kind == "loss":
         diagnoses = [diagnose_curves(r.train_losses, r.val_losses) if len(r.train_losses) >= 2 else
@@ -384,7 +384,7 @@ def _warnings(summaries: list[LossSummary], comparison_args: dict[str, Any], met
     return out
 
 
-def _check_out(out: str | os.PathLike | None, where: str) -> str | None:
+def _check_out(out: str | None, where: str) -> str | None:
     if out is None:
         return None
     out = os.path.abspath(os.fspath(out))
@@ -537,11 +537,9 @@ def compare(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise LabError(f"{where}: {arg} must be an integer >= {low}, but got {value!r}; "
                            f"pass e.g. {arg}={max(low, 3)}")
-    for arg, number in (("lr", lr), ("weight_decay", weight_decay)):
-        if not isinstance(number, (int, float)) or not math.isfinite(number) or number < 0 or (
-            arg == "lr" and number == 0
-        ):
-            raise LabError(f"{where}: {arg} must be a positive number, but got {number!r}; pass e.g. {arg}=0.003")
+    for arg, value in (("lr", lr), ("weight_decay", weight_decay)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (arg == "lr" and value == 0):
+            raise LabError(f"{where}: {arg} must be a positive number, but got {value!r}; pass e.g. {arg}=0.003")
     if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
                                or not math.isfinite(margin) or margin < 0):
         raise LabError(f"{where}: margin must be a number >= 0 in the primary metric's units, but got {margin!r}; "
@@ -615,18 +613,25 @@ def compare(
     summaries.append(_summarise(_reference_candidate(data.task).name, _reference_candidate(data.task), references,
                                 metric_names, kind="reference"))
     metric = primary_metric(data.task)
-    compared = [s for s in summaries if s.kind != "reference"]
-    reference_name = (base or compared[0]).name
+    every = [s for s in summaries if s.kind != "reference"]
+    compared = [s for s in every if all(math.isfinite(float(r.metrics[metric])) for r in s.runs)]  # type: ignore[arg-type]
+    failed = [s.name for s in every if all(s is not c for c in compared)]
+    kept = [s.name for s in compared]
+    reference_name = base.name if base is not None and base.name in kept else (compared or every)[0].name
     n_test = float(np.mean([len(p.y_test) for p in splits]))
     sizes = {"n_train": float(data.num_rows) - n_test, "n_test": n_test}
     if margin is None:
-        margin = default_margin(metric, next(s for s in compared if s.name == reference_name).mean[metric])
+        level = next(s for s in every if s.name == reference_name).mean[metric]
+        margin = default_margin(metric, level) if math.isfinite(level) else 0.0
     comparison = None
     if len(compared) > 1:
         comparison = stats.decide({s.name: [float(r.metrics[metric]) for r in s.runs] for s in compared},  # type: ignore[arg-type]
                                   metric=metric, higher_is_better=HIGHER_IS_BETTER[metric],
                                   baseline=reference_name, alpha=float(alpha), margin=float(margin), **sizes)
-    winner, verdict = _verdict(comparison, len(compared), runs, compared[0].name)
+    winner, verdict = _verdict(comparison, len(compared), runs, (compared or every)[0].name)
+    if failed:
+        verdict += (f"; left out of the comparison for a non-finite test {metric.replace('_', ' ')} in some run "
+                    f"(diverged?): {', '.join(failed)}")
     notices = [*data.notices, *splits[0].notices]
     if runs > 1:
         notices.append(f"{runs} runs: run r uses split {split_seed}+r (a fresh stratified split, stress options "
