@@ -292,8 +292,8 @@ def _summarise(name: str, cand: advisor.Candidate, runs: list[RunResult], metric
         table = [r.metrics["per_class_recall"] for r in runs]
         per_class = []
         for k in range(len(table[0])):  # type: ignore[arg-type]
-            vals = [row[k] for row in table if row[k] is not None]  # type: ignore[index]
-            per_class.append(float(np.mean(vals)) if vals else None)
+            measured = [row[k] for row in table if row[k] is not None]  # type: ignore[index]
+            per_class.append(float(np.mean(measured)) if measured else None)
     diagnoses = []
     if kind == "loss":
         diagnoses = [diagnose_curves(r.train_losses, r.val_losses) if len(r.train_losses) >= 2 else
@@ -384,7 +384,7 @@ def _warnings(summaries: list[LossSummary], comparison_args: dict[str, Any], met
     return out
 
 
-def _check_out(out: str | None, where: str) -> str | None:
+def _check_out(out: str | os.PathLike | None, where: str) -> str | None:
     if out is None:
         return None
     out = os.path.abspath(os.fspath(out))
@@ -537,9 +537,11 @@ def compare(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise LabError(f"{where}: {arg} must be an integer >= {low}, but got {value!r}; "
                            f"pass e.g. {arg}={max(low, 3)}")
-    for arg, value in (("lr", lr), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (arg == "lr" and value == 0):
-            raise LabError(f"{where}: {arg} must be a positive number, but got {value!r}; pass e.g. {arg}=0.003")
+    for arg, number in (("lr", lr), ("weight_decay", weight_decay)):
+        if not isinstance(number, (int, float)) or not math.isfinite(number) or number < 0 or (
+            arg == "lr" and number == 0
+        ):
+            raise LabError(f"{where}: {arg} must be a positive number, but got {number!r}; pass e.g. {arg}=0.003")
     if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
                                or not math.isfinite(margin) or margin < 0):
         raise LabError(f"{where}: margin must be a number >= 0 in the primary metric's units, but got {margin!r}; "
