@@ -38,10 +38,16 @@ Example:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
-__all__ = ["class_weight_total", "reduce_loss", "safe_divide"]
+__all__ = ["REDUCTION_ENUM", "class_weight_total", "reduce_loss", "safe_divide"]
+
+REDUCTION_ENUM = cast(dict[str, str], {"none": 0, "mean": 1, "sum": 2})
+"""torch's int code of each reduction (``torch.nn._reduction.get_enum``), which its ATen loss functions
+(``torch._C._nn.*``, ``torch.ctc_loss``) take; their type stubs say ``str``, so the codes are typed as ``str``."""
 
 
 def safe_divide(total: Tensor, count: Tensor | float | int) -> Tensor:

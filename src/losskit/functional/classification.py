@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._precision import like_input, mixed_precision
-from .._reduction import class_weight_total, reduce_loss, safe_divide
+from .._reduction import REDUCTION_ENUM, class_weight_total, reduce_loss, safe_divide
 from ..fused._common import MIN_NUMEL as _FUSED_MIN_NUMEL
 from ..fused.cross_entropy import fused_cross_entropy, supports_cross_entropy
 from ..fused.linear_cross_entropy import fused_linear_cross_entropy, supports_linear_cross_entropy
@@ -228,7 +228,9 @@ def cross_entropy(
         # torch's mean is losskit's wherever it is not NaN (module docstring); a NaN is a mean over nothing
         # (losskit: 0, below) or NaN in the input (it stays NaN, below)
         if _eager_cpu(input, target, weight):
-            loss = torch._C._nn.cross_entropy_loss(input, target, weight, 1, ignore_index, label_smoothing)
+            loss = torch._C._nn.cross_entropy_loss(
+                input, target, weight, REDUCTION_ENUM["mean"], ignore_index, label_smoothing
+            )
             value = loss.item()  # computed already: no sync, no kernel
             if value == value:
                 return loss
@@ -316,7 +318,7 @@ def nll_loss(
         input = input.contiguous()
     if reduction == "mean":  # as in cross_entropy: torch's mean unless it is NaN
         if _eager_cpu(input, target, weight):
-            loss = torch._C._nn.nll_loss_nd(input, target, weight, 1, ignore_index)
+            loss = torch._C._nn.nll_loss_nd(input, target, weight, REDUCTION_ENUM["mean"], ignore_index)
             value = loss.item()
             if value == value:
                 return loss
