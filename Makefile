@@ -25,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src/losskit
 
 ## the main job: which loss for this data set? (trains with each candidate, writes losskit-out/report.html)
 compare: $(STAMP)

@@ -149,7 +149,7 @@ def _rho(input: Tensor, target: Tensor, alpha: float | Tensor, scale: float | Te
 def _check_alpha(name: str, alpha: object) -> None:
     if isinstance(alpha, Tensor):
         return
-    if not V.is_number(alpha) or math.isnan(alpha):  # type: ignore[arg-type]
+    if not V.is_number(alpha) or math.isnan(alpha):
         raise V.LossOptionError(
             f"{name}: alpha must be a number (±inf allowed) or a tensor, but got {alpha!r}; pass e.g. alpha=1.0 "
             "(Charbonnier), 0.0 (Cauchy), -2.0 (Geman-McClure) or float('-inf') (Welsch)"
@@ -458,7 +458,7 @@ def adaptive_robust_loss(
     Example:
         >>> import torch, losskit.functional as LF
         >>> x, y = torch.tensor([0.5, 3.0]), torch.zeros(2)
-        >>> print(round(float(LF.adaptive_robust_loss(x, y, 2.0, 1.0)), 4))  # Gaussian NLL: mean(d^2) / 2 + log sqrt(2 pi)
+        >>> print(round(float(LF.adaptive_robust_loss(x, y, 2.0, 1.0)), 4))  # Gaussian NLL: mean(d^2)/2 + log sqrt(2pi)
         3.2314
     """
     name = "adaptive_robust_loss"
@@ -498,7 +498,7 @@ def adaptive_robust_loss(
 # Tweedie and Gamma deviance
 # --------------------------------------------------------------------------------------------
 def _check_power(name: str, power: object) -> float:
-    if not V.is_number(power) or not math.isfinite(power) or 0 < power < 1:  # type: ignore[arg-type,operator]
+    if not V.is_number(power) or not math.isfinite(power) or 0 < power < 1:
         raise V.LossOptionError(
             f"{name}: power must be a finite number <= 0 or >= 1 (no Tweedie distribution has 0 < power < 1), but "
             f"got {power!r}; pass power=0 (normal), 1 (Poisson), 1.5 (compound Poisson-Gamma, LightGBM's default), "

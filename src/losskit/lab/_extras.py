@@ -63,7 +63,7 @@ def _literal_figure_class() -> type:
     mfig = require("matplotlib.figure", what="plots")
     mtext = require("matplotlib.text", what="plots")
 
-    class LiteralFigure(mfig.Figure):  # type: ignore[misc, name-defined]
+    class LiteralFigure(mfig.Figure):  # type: ignore[name-defined]
         @contextlib.contextmanager
         def _literal(self) -> Iterator[None]:
             with mpl.rc_context(_LITERAL_RC):

@@ -490,7 +490,7 @@ def _impute_and_scale(data: Dataset, tr: np.ndarray, va: np.ndarray, te: np.ndar
     mean = train.mean(0, dtype=np.float64)
     std = train.std(0, dtype=np.float64)
     std = np.where(std > 0, std, 1.0)
-    return tuple(((a - mean) / std).astype(np.float32) for a in parts)  # type: ignore[return-value]
+    return tuple(((a - mean) / std).astype(np.float32) for a in parts)
 
 
 def _log_target(y_tr: np.ndarray, y_va: np.ndarray, data: Dataset, outliers: float, notices: list[str],
