@@ -176,6 +176,9 @@ def _menu_case(name: str, n: int = 40) -> tuple[nn.Module, str, Tensor, Tensor]:
     elif entry.head == "sigmoid":
         y = (torch.rand(n, 1, generator=g) < 0.2).float()
         out, task = torch.randn(n, 1, generator=g), None
+    elif entry.head == "ordinal":  # 3 ordered classes: one logit per threshold
+        y = torch.tensor([0] * 25 + [1] * 10 + [2] * 5)[torch.randperm(n, generator=g)]
+        out, task = torch.randn(n, 2, generator=g), None
     else:
         y, out, task = torch.randn(n, generator=g), torch.randn(n, generator=g), "regression"
     stats = advisor.recommend(y.numpy(), task=task).stats
