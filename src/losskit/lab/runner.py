@@ -10,6 +10,9 @@ per-run differences between two losses are paired. Beside the losses the table h
 * a simple reference fitted by scikit-learn on the same training rows (logistic regression, or ridge regression),
   which flags networks that are undertrained or ill-suited to the data.
 
+The lab's own MLP trains on one torch thread (its matrices are too small for more to pay); a ``model_fn`` keeps
+torch's thread setting.
+
 Started by ``torchrun`` with several processes, ``compare`` joins the process group (gloo) and trains each run
 data-parallel (:mod:`losskit.lab.ddp`); only rank 0 prints, shows the progress bar and writes ``out``."""
 
