@@ -29,8 +29,8 @@ def list_losses(family: str | None = None) -> list[LossInfo]:
 
     Example:
         >>> import losskit as lk
-        >>> [row.functional for row in lk.list_losses("regression")][:2]
-        ['charbonnier_loss', 'huber_loss']
+        >>> [row.functional for row in lk.list_losses("distribution")]
+        ['gaussian_nll_loss', 'kl_div', 'poisson_nll_loss']
     """
     rows = []
     for name in modules.__all__:
