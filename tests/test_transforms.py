@@ -195,6 +195,20 @@ def test_make_fx_traces_no_value_check(loss, tracing_mode: str):
     assert count_ops("always") == count_ops("off")
 
 
+@pytest.mark.parametrize("loss", [LF.cross_entropy, LF.nll_loss], ids=["cross_entropy", "nll_loss"])
+def test_make_fx_real_traces_the_mean_without_reading_it(loss):
+    """The eager CPU path reads torch's mean with .item(); under make_fx's proxy mode (real tensors) it must not:
+    the traced graph gives the eager values, 0 where every target is ignored (issue 9: .item() of a proxy)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    x = torch.randn(4, 5).log_softmax(1)
+    target, ignored = torch.tensor([0, 1, 2, 3]), torch.full((4,), -100)
+    loss(x, target)  # eager first: the call signature is recorded, so the traced call is a steady-state one
+    gm = make_fx(lambda a, t: loss(a, t), tracing_mode="real")(x, target)
+    torch.testing.assert_close(gm(x, target), loss(x, target))
+    assert float(gm(x, ignored)) == 0.0
+
+
 # --------------------------------------------------------------------------------------------
 # torch.export
 # --------------------------------------------------------------------------------------------

@@ -88,19 +88,12 @@ _NLL_FORWARD = {1: torch.ops.aten.nll_loss_forward.default, 2: torch.ops.aten.nl
 """torch's NLL kernels that return the mean's denominator beside the loss, by the input's number of dims."""
 
 _PLAIN = (Tensor, torch.nn.Parameter)
-_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
-_jit_tracing = getattr(torch._C, "_get_tracing_state", lambda: None)
 
-
-def _eager_cpu(input: Tensor, target: Tensor, weight: Tensor | None) -> bool:
-    """Plain CPU tensors in eager mode (no :func:`torch.compile`, :mod:`torch.func` transform or JIT trace): a
-    scalar result can be read without a sync and torch's kernels can be called without their Python wrappers
-    (which only dispatch ``__torch_function__`` of tensor subclasses)."""
-    return (
-        input.is_cpu and type(input) in _PLAIN and type(target) is Tensor
-        and (weight is None or type(weight) in _PLAIN)
-        and not _functorch_active() and not torch.compiler.is_compiling() and _jit_tracing() is None
-    )
+_eager_cpu = V.eager_readable
+"""Plain CPU tensors in eager mode (no :func:`torch.compile`, :mod:`torch.func` transform, dispatch mode such as
+``make_fx``'s, or JIT trace): a scalar result can be read without a sync or a traced ``.item()``, and torch's
+kernels can be called without their Python wrappers (which only dispatch ``__torch_function__`` of tensor
+subclasses)."""
 
 
 def _nll_forward(input: Tensor):
@@ -119,6 +112,10 @@ def _nll_mean(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index:
     """
     out, total = _NLL_FORWARD[logp.dim()](logp, target, weight, 1, ignore_index)
     return torch.where(total == 0, 0.0, out)
+
+
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
+"""torch's reduction codes, for its C entry points."""
 
 
 def _sum_or_none(reduction: str) -> str:
@@ -201,20 +198,24 @@ def cross_entropy(
         0.0
     """
     name = "cross_entropy"
-    V.check_reduction(name, reduction)
-    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
-    V.check_ignore_index(name, ignore_index)
-    if (key := V.checks_due(name, input, target, weight, ignore_index)) is not None:
-        if not V.check_class_inputs(name, input, target, weight, ignore_index, allow_probabilities=True, role="scores"):
-            V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
-        if V.values_due(name, input, target, weight):
-            V.check_finite(name, "input", input)
-            V.check_class_values(
-                name, target, input.shape[V.class_dim_of(input)], ignore_index,
-                probabilities=_is_probability_target(input.shape, target), weight=weight,
-            )
-            V.warn_if_probabilities(name, input)
-        V.record_passed(key, input, target, weight)
+    options = (reduction, ignore_index, type(ignore_index), label_smoothing)
+    if (key := V.signature_due(name, options, input, target, weight)) is not None:  # None: steady state
+        V.check_reduction(name, reduction)
+        label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+        V.check_ignore_index(name, ignore_index)
+        if V.enabled():
+            if not V.check_class_inputs(
+                name, input, target, weight, ignore_index, allow_probabilities=True, role="scores"
+            ):
+                V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
+            if V.values_due(name, input, target, weight):
+                V.check_finite(name, "input", input)
+                V.check_class_values(
+                    name, target, input.shape[V.class_dim_of(input)], ignore_index,
+                    probabilities=_is_probability_target(input.shape, target), weight=weight,
+                )
+                V.warn_if_probabilities(name, input)
+            V.record_passed(key, input, target, weight)
     probabilities = _is_probability_target(input.shape, target)
     target = _as_index_target(target, probabilities)
     weight = like_input(weight, input)
@@ -297,20 +298,21 @@ def nll_loss(
         0.8964
     """
     name = "nll_loss"
-    V.check_reduction(name, reduction)
-    V.check_ignore_index(name, ignore_index)
-    if (key := V.checks_due(name, input, target, weight, ignore_index)) is not None:
-        V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
-        V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
-        if V.values_due(name, input, target, weight):
-            V.check_finite(name, "input", input, allow_neg_inf=True)
-            V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, weight=weight)
-            V.warn_if_logprob_positive(
-                name, "input", input,
-                fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use cross_entropy "
-                "on the raw scores",
-            )
-        V.record_passed(key, input, target, weight)
+    if (key := V.signature_due(name, (reduction, ignore_index, type(ignore_index)), input, target, weight)) is not None:
+        V.check_reduction(name, reduction)
+        V.check_ignore_index(name, ignore_index)
+        if V.enabled():
+            V.check_class_inputs(name, input, target, weight, ignore_index, role="log-probabilities")
+            V.check_no_grad(name, "weight", weight, kernel="nll_loss", fix=_LEARNED_CLASS_WEIGHTS)
+            if V.values_due(name, input, target, weight):
+                V.check_finite(name, "input", input, allow_neg_inf=True)
+                V.check_class_values(name, target, input.shape[V.class_dim_of(input)], ignore_index, weight=weight)
+                V.warn_if_logprob_positive(
+                    name, "input", input,
+                    fix="nll_loss expects log_softmax output: apply input.log_softmax(1) first, or use "
+                    "cross_entropy on the raw scores",
+                )
+            V.record_passed(key, input, target, weight)
     target = _as_index_target(target, False)
     weight = like_input(weight, input)
     if input.dim() == 4 and input.requires_grad and not input.is_contiguous():
@@ -397,19 +399,26 @@ def binary_cross_entropy(
         0.1054
     """
     name = "binary_cross_entropy"
-    V.check_reduction(name, reduction)
-    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
-    if V.enabled():
-        V.check_binary_inputs(name, input, target, role="probabilities", match_dtype=True, weight=weight)
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input)
-        V.check_unit_range(
-            name, "input", input,
-            fix="it looks like logits: use binary_cross_entropy_with_logits on them, or apply torch.sigmoid first",
-        )
-        V.check_binary_values(name, target, weight=weight)
+    if (key := V.signature_due(name, (reduction, label_smoothing), input, target, weight)) is not None:
+        V.check_reduction(name, reduction)
+        label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+        if V.enabled():
+            V.check_binary_inputs(name, input, target, role="probabilities", match_dtype=True, weight=weight)
+            if V.values_due(name, input, target, weight):
+                V.check_finite(name, "input", input)
+                V.check_unit_range(
+                    name, "input", input,
+                    fix="it looks like logits: use binary_cross_entropy_with_logits on them, or apply torch.sigmoid "
+                    "first",
+                )
+                V.check_binary_values(name, target, weight=weight)
+            V.record_passed(key, input, target, weight)
     target = _smooth_binary(target, label_smoothing)
     if weight is None and input.numel() > 0:
+        if key is None:  # the checks passed before for this signature: one shape, torch's kernel directly
+            return torch._C._nn.binary_cross_entropy(
+                input, target, None, _REDUCTION_ENUM[reduction]  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+            )
         return F.binary_cross_entropy(input, target, reduction=reduction)
     terms = F.binary_cross_entropy(input, target, reduction="none")
     return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))
@@ -477,23 +486,28 @@ def binary_cross_entropy_with_logits(
         0.3701
     """
     name = "binary_cross_entropy_with_logits"
-    V.check_reduction(name, reduction)
-    label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
-    if V.enabled():
-        V.check_binary_inputs(name, input, target, weight=weight, pos_weight=pos_weight)
-        V.check_no_grad(
-            name, "pos_weight", pos_weight, kernel="binary_cross_entropy_with_logits",
-            fix="pass pos_weight.detach(); to learn it, write the loss out: "
-            "(1 - t) * x + (1 + (pos_weight - 1) * t) * F.softplus(-x)",
-        )
-    if V.values_due(name, input, target, weight, pos_weight):
-        V.check_finite(name, "input", input)
-        V.check_binary_values(name, target, weight=weight, pos_weight=pos_weight)
-        V.warn_if_sigmoid_probabilities(
-            name, input, fix="pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities"
-        )
-    weight, pos_weight = like_input(weight, input), like_input(pos_weight, input)
-    if supports_binary_cross_entropy_with_logits(
+    options = (reduction, label_smoothing)
+    if (key := V.signature_due(name, options, input, target, weight, pos_weight)) is not None:  # None: steady
+        V.check_reduction(name, reduction)
+        label_smoothing = V.check_unit_interval(name, "label_smoothing", label_smoothing)
+        if V.enabled():
+            V.check_binary_inputs(name, input, target, weight=weight, pos_weight=pos_weight)
+            V.check_no_grad(
+                name, "pos_weight", pos_weight, kernel="binary_cross_entropy_with_logits",
+                fix="pass pos_weight.detach(); to learn it, write the loss out: "
+                "(1 - t) * x + (1 + (pos_weight - 1) * t) * F.softplus(-x)",
+            )
+            if V.values_due(name, input, target, weight, pos_weight):
+                V.check_finite(name, "input", input)
+                V.check_binary_values(name, target, weight=weight, pos_weight=pos_weight)
+                V.warn_if_sigmoid_probabilities(
+                    name, input,
+                    fix="pass the scores from before torch.sigmoid(), or use binary_cross_entropy on probabilities",
+                )
+            V.record_passed(key, input, target, weight, pos_weight)
+    if weight is not None or pos_weight is not None:
+        weight, pos_weight = like_input(weight, input), like_input(pos_weight, input)
+    if input.numel() >= _FUSED_MIN_NUMEL and supports_binary_cross_entropy_with_logits(
         input, target, weight, pos_weight=pos_weight, reduction=reduction, label_smoothing=label_smoothing
     ):
         return fused_binary_cross_entropy_with_logits(
@@ -501,6 +515,8 @@ def binary_cross_entropy_with_logits(
         )
     target = _smooth_binary(target, label_smoothing)
     if weight is None and input.numel() > 0:
+        if key is None:  # the checks passed before for this signature: one shape, torch's kernel directly
+            return torch.binary_cross_entropy_with_logits(input, target, None, pos_weight, _REDUCTION_ENUM[reduction])
         return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)
     terms = F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction="none")
     return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))

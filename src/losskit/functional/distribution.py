@@ -104,16 +104,51 @@ def kl_div(input: Tensor, target: Tensor, *, reduction: str = "mean", log_target
         0.3681
     """
     name = "kl_div"
-    V.check_reduction(name, reduction, KL_REDUCTIONS)
-    log_target = _check_flag(name, "log_target", log_target)
-    if V.enabled():
-        _check_pair(name, input, target, target_role="log-probabilities" if log_target else "probabilities")
-        if reduction == "mean" and input.numel() != _kl_batch(input) and not torch.compiler.is_compiling():
-            V.warn(
-                f"{name}: reduction='mean' divides the summed KL by all {input.numel()} elements of input "
-                f"{V.shape_str(input)}, not by the batch size {_kl_batch(input)}, so it is not the KL divergence "
-                "(torch keeps this default for compatibility); pass reduction='batchmean' for the KL per sample"
-            )
+    if (key := V.signature_due(name, (reduction, log_target, type(log_target)), input, target)) is not None:
+        V.check_reduction(name, reduction, KL_REDUCTIONS)
+        log_target = _check_flag(name, "log_target", log_target)
+        if V.enabled():
+            _check_kl_div(name, input, target, reduction=reduction, log_target=log_target)
+            V.record_passed(key, input, target)
+    elif reduction == "mean":  # the warning of "mean" is the one check of every call (documented)
+        _warn_kl_mean(name, input)
+    numel = input.numel()
+    if reduction != "none" and numel and V.eager_readable(input, target):
+        # torch's reduction is losskit's wherever its value is not NaN: a NaN comes from a term 0 * -inf (a target
+        # probability of 0 where input is -inf, or a log-target of -inf), which the path below clears, or from
+        # NaN in the input; both take the path below, which tells them apart. Read on the CPU: no sync.
+        loss = torch.kl_div(input, target, 1 if reduction == "mean" else 2, log_target=log_target)
+        if reduction == "batchmean":
+            loss = loss / _kl_batch(input)
+        value = loss.item()
+        if value == value:
+            return loss
+    # terms with p = 0 are 0: clear the -inf input (and the -inf log-target) there so 0 * inf is not nan
+    empty = target.isneginf() if log_target else target == 0
+    safe_input = input.masked_fill(empty, 0)
+    safe_target = target.masked_fill(empty, 0) if log_target else target
+    terms = F.kl_div(safe_input, safe_target, reduction="none", log_target=log_target)
+    if reduction == "batchmean":
+        return safe_divide(terms.sum(), _kl_batch(input))
+    return reduce_loss(terms, reduction)
+
+
+def _warn_kl_mean(name: str, input: Tensor) -> None:
+    """``reduction="mean"`` warns wherever it differs from ``"batchmean"`` (outside compiled code)."""
+    if input.numel() != _kl_batch(input) and not torch.compiler.is_compiling():
+        V.warn(
+            f"{name}: reduction='mean' divides the summed KL by all {input.numel()} elements of input "
+            f"{V.shape_str(input)}, not by the batch size {_kl_batch(input)}, so it is not the KL divergence "
+            "(torch keeps this default for compatibility); pass reduction='batchmean' for the KL per sample"
+        )
+
+
+def _check_kl_div(name: str, input: Tensor, target: Tensor, *, reduction: str, log_target: bool) -> None:
+    """The checks of :func:`kl_div`: metadata, the ``"mean"`` warning, values when
+    :func:`losskit._validation.values_due`."""
+    _check_pair(name, input, target, target_role="log-probabilities" if log_target else "probabilities")
+    if reduction == "mean":
+        _warn_kl_mean(name, input)
     if V.values_due(name, input, target):
         V.check_finite(name, "input", input, allow_neg_inf=True)
         V.warn_if_logprob_positive(
@@ -137,14 +172,6 @@ def kl_div(input: Tensor, target: Tensor, *, reduction: str = "mean", log_target
                     f"{name}: target must hold probabilities (>= 0) with log_target=False, but got a minimum of "
                     f"{lo:g}; pass probabilities (e.g. softmax output), or log-probabilities with log_target=True"
                 )
-    # terms with p = 0 are 0: clear the -inf input (and the -inf log-target) there so 0 * inf is not nan
-    empty = target.isneginf() if log_target else target == 0
-    safe_input = input.masked_fill(empty, 0)
-    safe_target = target.masked_fill(empty, 0) if log_target else target
-    terms = F.kl_div(safe_input, safe_target, reduction="none", log_target=log_target)
-    if reduction == "batchmean":
-        return safe_divide(terms.sum(), _kl_batch(input))
-    return reduce_loss(terms, reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,27 +222,32 @@ def poisson_nll_loss(
         0.3591
     """
     name = "poisson_nll_loss"
-    V.check_reduction(name, reduction)
-    log_input = _check_flag(name, "log_input", log_input)
-    full = _check_flag(name, "full", full)
-    eps = V.check_positive(name, "eps", eps, allow_zero=True)
-    if V.enabled():
-        V.check_tensor(name, "input", input)
-        V.check_tensor(name, "target", target)
+    options = (reduction, log_input, full, eps, type(log_input), type(full), type(eps))
+    if (key := V.signature_due(name, options, input, target)) is not None:  # None: passed before (steady state)
+        V.check_reduction(name, reduction)
+        log_input = _check_flag(name, "log_input", log_input)
+        full = _check_flag(name, "full", full)
+        eps = V.check_positive(name, "eps", eps, allow_zero=True)
+        if V.enabled():
+            V.check_tensor(name, "input", input)
+            V.check_tensor(name, "target", target)
     if not target.is_floating_point():
         target = target.to(input.dtype)
-    if V.enabled():
+    if key is not None and V.enabled():
         _check_pair(name, input, target, target_role="counts")
-    if V.values_due(name, input, target):
-        V.check_finite(name, "input", input)
-        V.check_finite(name, "target", target)
-        _check_min(name, "target", target, fix="target holds observed counts: check the labels")
-        if not log_input:
-            _check_min(
-                name, "input", input,
-                fix="with log_input=False input is the rate itself; pass log_input=True if it is a log-rate, or "
-                "make it positive (e.g. softplus)",
-            )
+        if V.values_due(name, input, target):
+            V.check_finite(name, "input", input)
+            V.check_finite(name, "target", target)
+            _check_min(name, "target", target, fix="target holds observed counts: check the labels")
+            if not log_input:
+                _check_min(
+                    name, "input", input,
+                    fix="with log_input=False input is the rate itself; pass log_input=True if it is a log-rate, "
+                    "or make it positive (e.g. softplus)",
+                )
+        V.record_passed(key, input, target)
+    if reduction != "none" and input.numel():  # torch's mean and sum are losskit's here
+        return torch.poisson_nll_loss(input, target, log_input, full, eps, 1 if reduction == "mean" else 2)
     terms = F.poisson_nll_loss(input, target, log_input=log_input, full=full, eps=eps, reduction="none")
     return reduce_loss(terms, reduction)
 

@@ -112,14 +112,21 @@ def triplet_margin_loss(
         0.5
     """
     name = "triplet_margin_loss"
-    V.check_reduction(name, reduction)
-    margin = _check_margin(name, margin)
-    p = V.check_positive(name, "p", p)
-    eps = V.check_positive(name, "eps", eps, allow_zero=True)
-    swap = _check_swap(name, swap)
-    if V.enabled():
-        _check_triplet(name, anchor, positive, negative, dims=(1, 2))
-    _check_values(name, anchor, positive, negative)
+    options = (reduction, margin, p, eps, swap, type(margin), type(p), type(eps), type(swap))
+    if (key := V.signature_due(name, options, anchor, positive, negative)) is not None:  # None: passed before
+        V.check_reduction(name, reduction)
+        margin = _check_margin(name, margin)
+        p = V.check_positive(name, "p", p)
+        eps = V.check_positive(name, "eps", eps, allow_zero=True)
+        swap = _check_swap(name, swap)
+        if V.enabled():
+            _check_triplet(name, anchor, positive, negative, dims=(1, 2))
+            _check_values(name, anchor, positive, negative)
+            V.record_passed(key, anchor, positive, negative)
+    if reduction != "none" and anchor.numel():  # torch's kernel, its mean and sum are losskit's (margin 0 too)
+        return torch.triplet_margin_loss(
+            anchor, positive, negative, margin, p, eps, swap, 1 if reduction == "mean" else 2
+        )
     d_pos = F.pairwise_distance(anchor, positive, p=p, eps=eps)
     d_neg = F.pairwise_distance(anchor, negative, p=p, eps=eps)
     if swap:

@@ -11,6 +11,8 @@ labels.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -85,6 +87,18 @@ def _plus_minus_one(
     return target
 
 
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
+"""torch's reduction codes, for its ATen entry points."""
+
+
+def _mean_or_reduce(terms: Tensor, reduction: str) -> Tensor:
+    """:func:`~losskit._reduction.reduce_loss` of unweighted ``terms``, with torch's one-kernel ``mean`` where
+    there is something to average (on the CPU it is the sum divided by the count: the same numbers)."""
+    if reduction == "mean" and terms.numel():
+        return terms.mean()
+    return reduce_loss(terms, reduction)
+
+
 # --------------------------------------------------------------------------------------------
 # losses
 # --------------------------------------------------------------------------------------------
@@ -122,9 +136,21 @@ def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") 
         0.7201
     """
     name = "soft_margin_loss"
-    V.check_reduction(name, reduction)
-    target = _plus_minus_one(name, input, target, strict=False)
-    return reduce_loss(F.softplus(-target * input), reduction)
+    if (key := V.signature_due(name, (reduction,), input, target)) is not None:  # None: passed before
+        V.check_reduction(name, reduction)
+        target = _plus_minus_one(name, input, target, strict=False)
+        V.record_passed(key, input, target)
+    else:
+        target = _float_target(input, target)
+    if reduction != "none" and input.numel() and V.eager_readable(input, target):
+        # torch's kernel, log1p(exp(-y x)), is losskit's softplus(-y x) wherever it does not overflow (|x| < 88 in
+        # float32), and an overflow makes the reduced value inf: read on the CPU (no sync), only inf (or NaN, which
+        # stays NaN) takes the stable path below
+        loss = torch._C._nn.soft_margin_loss(input, target, _REDUCTION_ENUM[reduction])  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+        if math.isfinite(loss.item()):
+            return loss
+    # softplus, not torch's log1p(exp(.)), which overflows to inf beyond |x| = 88
+    return _mean_or_reduce(F.softplus(-target * input), reduction)
 
 
 @mixed_precision
@@ -164,9 +190,15 @@ def hinge_embedding_loss(
         0.45
     """
     name = "hinge_embedding_loss"
-    V.check_reduction(name, reduction)
-    margin = _check_margin(name, margin)
-    target = _plus_minus_one(name, input, target, strict=True)
+    if (key := V.signature_due(name, (reduction, margin, type(margin)), input, target)) is not None:
+        V.check_reduction(name, reduction)
+        margin = _check_margin(name, margin)
+        target = _plus_minus_one(name, input, target, strict=True)
+        V.record_passed(key, input, target)
+    else:
+        target = _float_target(input, target)
+    if reduction != "none" and input.numel():  # torch's mean and sum are losskit's here
+        return torch.hinge_embedding_loss(input, target, margin, _REDUCTION_ENUM[reduction])
     return reduce_loss(F.hinge_embedding_loss(input, target, margin=margin, reduction="none"), reduction)
 
 
@@ -206,16 +238,22 @@ def margin_ranking_loss(
         0.2
     """
     name = "margin_ranking_loss"
-    V.check_reduction(name, reduction)
-    margin = _check_margin(name, margin)
-    if V.enabled():
-        V.check_tensor(name, "input1", input1)
-        V.check_tensor(name, "input2", input2)
-        V.check_floating(name, "input1", input1)
-        V.check_floating(name, "input2", input2)
-        V.check_same_shape(name, input1, input2, "input1", "input2")
-        V.check_same_device(name, input1=input1, input2=input2)
-    target = _plus_minus_one(name, input1, target, strict=True, arg_input="input1", extra=input2)
+    if (key := V.signature_due(name, (reduction, margin, type(margin)), input1, target, input2)) is not None:
+        V.check_reduction(name, reduction)
+        margin = _check_margin(name, margin)
+        if V.enabled():
+            V.check_tensor(name, "input1", input1)
+            V.check_tensor(name, "input2", input2)
+            V.check_floating(name, "input1", input1)
+            V.check_floating(name, "input2", input2)
+            V.check_same_shape(name, input1, input2, "input1", "input2")
+            V.check_same_device(name, input1=input1, input2=input2)
+        target = _plus_minus_one(name, input1, target, strict=True, arg_input="input1", extra=input2)
+        V.record_passed(key, input1, target, input2)
+    else:
+        target = _float_target(input1, target)
+    if reduction != "none" and input1.numel():  # torch's mean and sum are losskit's here
+        return torch.margin_ranking_loss(input1, input2, target, margin, _REDUCTION_ENUM[reduction])
     terms = F.margin_ranking_loss(input1, input2, target, margin=margin, reduction="none")
     return reduce_loss(terms, reduction)
 
@@ -256,8 +294,22 @@ def cosine_embedding_loss(
         1.0
     """
     name = "cosine_embedding_loss"
+    if (key := V.signature_due(name, (reduction, margin, type(margin)), input1, target, input2)) is not None:
+        target = _check_cosine_embedding(name, key, input1, input2, target, margin=margin, reduction=reduction)
+    else:
+        target = _float_target(input1, target)
+    if reduction != "none" and target.numel():  # torch's mean and sum are losskit's here
+        return torch.cosine_embedding_loss(input1, input2, target, margin, _REDUCTION_ENUM[reduction])
+    terms = F.cosine_embedding_loss(input1, input2, target, margin=margin, reduction="none")
+    return reduce_loss(terms, reduction)
+
+
+def _check_cosine_embedding(
+    name: str, key: tuple, input1: Tensor, input2: Tensor, target: Tensor, *, margin: float, reduction: str
+) -> Tensor:
+    """The checks of :func:`cosine_embedding_loss` (options, metadata, values when due); the float target."""
     V.check_reduction(name, reduction)
-    margin = _check_margin(name, margin)
+    _check_margin(name, margin)
     if V.enabled():
         V.check_tensor(name, "input1", input1)
         V.check_tensor(name, "input2", input2)
@@ -279,8 +331,8 @@ def cosine_embedding_loss(
         V.check_finite(name, "input2", input2)
         V.check_finite(name, "target", target)
         V.check_plus_minus_one(name, "target", target)
-    terms = F.cosine_embedding_loss(input1, input2, target, margin=margin, reduction="none")
-    return reduce_loss(terms, reduction)
+    V.record_passed(key, input1, target, input2)
+    return target
 
 
 @mixed_precision
@@ -324,33 +376,36 @@ def multilabel_soft_margin_loss(
         0.1735
     """
     name = "multilabel_soft_margin_loss"
-    V.check_reduction(name, reduction)
-    if V.enabled():
-        V.check_tensor(name, "input", input)
-        V.check_floating(name, "input", input)
-        if input.dim() == 0:
-            _check_ndim(name, "input", input, (1, 2), "logits of shape (N, C) or (*, C)")
-        _check_real_target(name, "target", target)
-        V.check_same_shape(name, input, target)
-        V.check_vector(name, "weight", weight, input.shape[-1])
-        V.check_same_device(name, input=input, target=target, weight=weight)
+    if (key := V.signature_due(name, (reduction,), input, target, weight)) is not None:  # None: passed before
+        V.check_reduction(name, reduction)
+        if V.enabled():
+            V.check_tensor(name, "input", input)
+            V.check_floating(name, "input", input)
+            if input.dim() == 0:
+                _check_ndim(name, "input", input, (1, 2), "logits of shape (N, C) or (*, C)")
+            _check_real_target(name, "target", target)
+            V.check_same_shape(name, input, target)
+            V.check_vector(name, "weight", weight, input.shape[-1])
+            V.check_same_device(name, input=input, target=target, weight=weight)
     target = _float_target(input, target)
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input)
-        V.check_finite(name, "target", target)
-        V.check_unit_range(
-            name, "target", target,
-            fix="pass multi-hot 0/1 labels (or probabilities); for -1/1 labels use (target + 1) / 2",
-        )
-        V.check_finite(name, "weight", weight)
-        V.check_nonnegative(name, "weight", weight)
+    if key is not None:
+        if V.values_due(name, input, target, weight):
+            V.check_finite(name, "input", input)
+            V.check_finite(name, "target", target)
+            V.check_unit_range(
+                name, "target", target,
+                fix="pass multi-hot 0/1 labels (or probabilities); for -1/1 labels use (target + 1) / 2",
+            )
+            V.check_finite(name, "weight", weight)
+            V.check_nonnegative(name, "weight", weight)
+        V.record_passed(key, input, target, weight)
     weight = like_input(weight, input)
     terms = -(target * F.logsigmoid(input) + (1 - target) * F.logsigmoid(-input))
     if weight is None:
         per_sample = safe_divide(terms.sum(-1), input.shape[-1])
     else:
         per_sample = safe_divide((terms * weight).sum(-1), weight.sum())
-    return reduce_loss(per_sample, reduction)
+    return _mean_or_reduce(per_sample, reduction)
 
 
 def _check_p(name: str, p: int) -> int:
@@ -410,26 +465,32 @@ def multi_margin_loss(
         0.325
     """
     name = "multi_margin_loss"
-    V.check_reduction(name, reduction)
-    p = _check_p(name, p)
-    margin = _check_margin(name, margin)
-    if V.enabled():
-        V.check_tensor(name, "input", input)
-        V.check_tensor(name, "target", target)
-        V.check_floating(name, "input", input)
-        _check_ndim(name, "input", input, (1, 2), "scores of shape (N, C) or (C,)")
-        V.check_class_target(name, input, target, class_dim=1)
-        V.check_vector(name, "weight", weight, input.shape[-1])
-        V.check_same_device(name, input=input, target=target, weight=weight)
+    options = (reduction, p, margin, type(p), type(margin))
+    if (key := V.signature_due(name, options, input, target, weight)) is not None:  # None: passed before
+        V.check_reduction(name, reduction)
+        p = _check_p(name, p)
+        margin = _check_margin(name, margin)
+        if V.enabled():
+            V.check_tensor(name, "input", input)
+            V.check_tensor(name, "target", target)
+            V.check_floating(name, "input", input)
+            _check_ndim(name, "input", input, (1, 2), "scores of shape (N, C) or (C,)")
+            V.check_class_target(name, input, target, class_dim=1)
+            V.check_vector(name, "weight", weight, input.shape[-1])
+            V.check_same_device(name, input=input, target=target, weight=weight)
     if target.dtype != torch.int64:
         target = target.long()
-    if V.values_due(name, input, target, weight):
-        V.check_finite(name, "input", input)
-        V.check_class_range(name, target, input.shape[-1], None)
-        V.check_finite(name, "weight", weight)
-        V.check_nonnegative(name, "weight", weight)
+    if key is not None:
+        if V.values_due(name, input, target, weight):
+            V.check_finite(name, "input", input)
+            V.check_class_range(name, target, input.shape[-1], None)
+            V.check_finite(name, "weight", weight)
+            V.check_nonnegative(name, "weight", weight)
+        V.record_passed(key, input, target, weight)
     if weight is None and reduction != "none" and input.numel():  # torch's sum and mean are losskit's here
-        return F.multi_margin_loss(input, target, p=p, margin=margin, reduction=reduction)
+        return torch._C._nn.multi_margin_loss(
+            input, target, p, margin, None, _REDUCTION_ENUM[reduction]  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+        )
     # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
     terms = F.multi_margin_loss(input, target, p=p, margin=margin, reduction="none").reshape(input.shape[:-1])
     # torch.take, not weight[target]: indexing with an unbatched 0-d target calls .item(), which vmap forbids
@@ -511,6 +572,22 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
         0.85
     """
     name = "multilabel_margin_loss"
+    if (key := V.signature_due(name, (reduction,), input, target)) is not None:  # None: passed before
+        target = _check_multilabel_margin(name, key, input, target, reduction=reduction)
+    elif target.dtype != torch.int64:
+        target = target.long()
+    if torch.compiler.is_compiling():
+        terms = _multilabel_margin_terms(input, target)
+    elif reduction != "none" and input.numel():  # torch's sum and mean (over the samples) are losskit's here
+        return torch._C._nn.multilabel_margin_loss(input, target, _REDUCTION_ENUM[reduction])  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+    else:
+        # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
+        terms = F.multilabel_margin_loss(input, target, reduction="none").reshape(input.shape[:-1])
+    return reduce_loss(terms, reduction)
+
+
+def _check_multilabel_margin(name: str, key: tuple, input: Tensor, target: Tensor, *, reduction: str) -> Tensor:
+    """The checks of :func:`multilabel_margin_loss` (options, metadata, values when due); the int64 target."""
     V.check_reduction(name, reduction)
     if V.enabled():
         V.check_tensor(name, "input", input)
@@ -545,11 +622,5 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
                     )
                 )
             _warn_if_multi_hot(name, target, num_classes)
-    if torch.compiler.is_compiling():
-        terms = _multilabel_margin_terms(input, target)
-    elif reduction != "none" and input.numel():  # torch's sum and mean (over the samples) are losskit's here
-        return F.multilabel_margin_loss(input, target, reduction=reduction)
-    else:
-        # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
-        terms = F.multilabel_margin_loss(input, target, reduction="none").reshape(input.shape[:-1])
-    return reduce_loss(terms, reduction)
+    V.record_passed(key, input, target)
+    return target

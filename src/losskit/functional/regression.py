@@ -11,7 +11,7 @@ a weighted mean is ``sum(w * l) / sum(w)`` and a mean over nothing is 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,17 +47,47 @@ def _checked(name: str, input: Tensor, target: Tensor, weight: Tensor | None, re
         V.record_passed(key, input, target, weight)
 
 
-def _pointwise(
-    name: str, terms_fn, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str, **options
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
+"""torch's reduction codes, for its C entry points (``torch._C._nn.*``)."""
+
+
+def _torch_nn_pointwise(
+    name: str,
+    kernel: Callable[..., Tensor],
+    terms_fn: Callable[[str], Tensor],
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    reduction: str,
+    options: dict[str, float],
+    check_options: Callable[[], object] | None = None,
 ) -> Tensor:
-    """Shared body: checks, then losskit's fused path (losskit.fused.pointwise) where it applies, else torch's
-    kernel when it gives the documented numbers."""
-    _checked(name, input, target, weight, reduction)
-    if input.numel() >= _FUSED_MIN_NUMEL and getattr(_fused, f"supports_{name}")(
+    """The body of the torch.nn pointwise losses (l1, mse, huber, smooth_l1): their checks (skipped whole, the
+    option checks included, once the call's signature passed them: :func:`losskit._validation.signature_due`),
+    then the fused path, or torch's kernel ``kernel`` (``torch._C._nn.<loss>``, whose numbers are losskit's
+    when there is no weight and something to average), or the per-element terms of ``terms_fn`` reduced by
+    losskit's rules.
+
+    In the steady state (the signature passed, so ``input`` and ``target`` have one shape) ``kernel`` is called
+    directly: ``F.<loss>`` would add ``torch.broadcast_tensors`` (two views and their backward nodes) and
+    Python argument handling. On a first call, and where the checks ran, ``terms_fn`` calls ``F.<loss>``.
+    """
+    signature = (reduction, *options.values(), *map(type, options.values()))
+    if (key := V.signature_due(name, signature, input, target, weight)) is not None:
+        V.check_reduction(name, reduction)
+        if check_options is not None:
+            check_options()
+        if V.enabled():
+            V.check_pointwise(name, input, target, weight)
+            V.record_passed(key, input, target, weight)
+    numel = input.numel()
+    if numel >= _FUSED_MIN_NUMEL and getattr(_fused, f"supports_{name}")(
         input, target, weight, reduction=reduction, **options
     ):
         return getattr(_fused, f"fused_{name}")(input, target, weight, reduction=reduction, **options)
-    if weight is None and input.numel() > 0:
+    if weight is None and numel > 0:
+        if key is None:  # the checks passed before for this signature: one shape
+            return kernel(input, target, _REDUCTION_ENUM[reduction], *options.values())
         return terms_fn(reduction)
     return reduce_loss(terms_fn("none"), reduction, weight=weight)
 
@@ -89,8 +119,9 @@ def l1_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, redu
         >>> print(round(float(LF.l1_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
         1.5
     """
-    return _pointwise(
-        "l1_loss", lambda r: F.l1_loss(input, target, reduction=r), input, target, weight, reduction
+    return _torch_nn_pointwise(
+        "l1_loss", torch._C._nn.l1_loss, lambda r: F.l1_loss(input, target, reduction=r),
+        input, target, weight, reduction, {},
     )
 
 
@@ -122,8 +153,9 @@ def mse_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *, red
         >>> print(round(float(LF.mse_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
         2.5
     """
-    return _pointwise(
-        "mse_loss", lambda r: F.mse_loss(input, target, reduction=r), input, target, weight, reduction
+    return _torch_nn_pointwise(
+        "mse_loss", torch._C._nn.mse_loss, lambda r: F.mse_loss(input, target, reduction=r),
+        input, target, weight, reduction, {},
     )
 
 
@@ -165,15 +197,10 @@ def huber_loss(
         >>> print(round(float(LF.huber_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
         1.0
     """
-    V.check_positive("huber_loss", "delta", delta)
-    return _pointwise(
-        "huber_loss",
-        lambda r: F.huber_loss(input, target, reduction=r, delta=delta),
-        input,
-        target,
-        weight,
-        reduction,
-        delta=delta,
+    return _torch_nn_pointwise(
+        "huber_loss", torch._C._nn.huber_loss, lambda r: F.huber_loss(input, target, reduction=r, delta=delta),
+        input, target, weight, reduction, {"delta": delta},
+        check_options=lambda: V.check_positive("huber_loss", "delta", delta),
     )
 
 
@@ -216,15 +243,11 @@ def smooth_l1_loss(
         >>> print(round(float(LF.smooth_l1_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))), 4))
         1.0
     """
-    V.check_positive("smooth_l1_loss", "beta", beta, allow_zero=True)
-    return _pointwise(
-        "smooth_l1_loss",
+    return _torch_nn_pointwise(
+        "smooth_l1_loss", torch._C._nn.smooth_l1_loss,
         lambda r: F.smooth_l1_loss(input, target, reduction=r, beta=beta),
-        input,
-        target,
-        weight,
-        reduction,
-        beta=beta,
+        input, target, weight, reduction, {"beta": beta},
+        check_options=lambda: V.check_positive("smooth_l1_loss", "beta", beta, allow_zero=True),
     )
 
 

@@ -291,6 +291,11 @@ def ctc_loss(
         _check_values(name, log_probs, targets, il, tl, blank=blank, zero_infinity=zero_infinity)
     elif V.every_call_due(targets, tl):  # cheap enough for every call (README, the guard layer)
         _check_no_blank(name, targets, tl, blank)
+    if batch and reduction != "none" and V.eager_readable(log_probs, targets):
+        # torch's kernel and reduction: its "mean" divides each loss (zeroed first if infinite and zero_infinity)
+        # by its target length clamped to 1, then averages over the batch, as below, in one call (eager CPU only:
+        # its "mean" reads the lengths, which vmap and meta tensors do not allow)
+        return torch.ctc_loss(log_probs, targets, il, tl, blank, 1 if reduction == "mean" else 2, zero_infinity)
     if batch == 0:
         # torch's kernel rejects an empty batch; the loss of no sequence is an empty tensor (mean 0, zero gradient)
         terms = log_probs.sum((0, 2))
