@@ -327,3 +327,22 @@ def test_torch_module_db_error_inputs_are_losskit_errors(name: str):
             ours = ours_cls(*mi.constructor_input.args, **mi.constructor_input.kwargs)
             ours(*_clone(mi.forward_input.args))
         assert isinstance(caught.value, (ValueError, TypeError)) and ";" in str(caught.value)
+
+
+def test_bce_with_logits_ignore_index_is_the_mean_over_kept_elements_and_smps_sum_over_numel():
+    """ignore_index=255: the mean over the other elements (by boolean selection, independent of the weight path);
+    segmentation_models_pytorch's SoftBCEWithLogitsLoss divides the same sum by every element."""
+    torch.manual_seed(3)
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    y = (torch.rand(2, 1, 8, 8, dtype=torch.float64) > 0.5).double()
+    y[:, :, :2] = 255.0
+    keep = y != 255
+    out = LF.binary_cross_entropy_with_logits(x, y, ignore_index=255)
+    expected = F.binary_cross_entropy_with_logits(x[keep], y[keep])
+    torch.testing.assert_close(out, expected)
+    out.backward()
+    assert (x.grad[~keep] == 0).all() and (x.grad[keep] != 0).all()
+    smp_like = LF.binary_cross_entropy_with_logits(x, y, ignore_index=255, reduction="sum") / x.numel()
+    torch.testing.assert_close(smp_like, F.binary_cross_entropy_with_logits(x[keep], y[keep], reduction="sum") / 128)
+    everything_ignored = LF.binary_cross_entropy_with_logits(x, torch.full_like(y, 255.0), ignore_index=255)
+    assert float(everything_ignored.detach()) == 0.0

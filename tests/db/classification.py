@@ -35,8 +35,12 @@ def ref_binary_cross_entropy(input, target, weight=None, *, reduction="mean", la
 
 
 def ref_binary_cross_entropy_with_logits(
-    input, target, weight=None, *, pos_weight=None, reduction="mean", label_smoothing=0.0
+    input, target, weight=None, *, pos_weight=None, reduction="mean", label_smoothing=0.0, ignore_index=None
 ):
+    if ignore_index is not None:  # an ignored element is one of weight 0 (its target value is irrelevant)
+        keep = (target != ignore_index).to(input.dtype)
+        weight = keep if weight is None else keep * weight
+        target = target * keep
     target = _smoothed(target, label_smoothing)
     if weight is None:
         return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)
@@ -163,6 +167,10 @@ def _bcel_samples(dtype: torch.dtype) -> list[Sample]:
         Sample(((torch.randn(5, 6, dtype=dtype) * 2).t(), d["soft"]), {}, "non-contiguous"),
         Sample((x3, d["y3"], d["w3"]), {"pos_weight": pw3, "label_smoothing": 0.2},
                "3d, weight, pos_weight, smoothing", grad=(0, 1, 2)),
+        Sample((x, torch.where(d["y"].bool() & (x > 1), 255.0, d["y"])), {"ignore_index": 255},
+               "ignore_index 255 (smp's soft BCE)"),
+        Sample((x3, torch.where(x3 < -1, -1.0, d["y3"]), d["w3"]), {"ignore_index": -1, "pos_weight": pw3},
+               "ignore_index -1, weight, pos_weight", grad=(0, 2)),
     ]
 
 
@@ -372,6 +380,11 @@ def _bcel_errors() -> list[ErrorCase]:
         ErrorCase("negative pos_weight",
                   lambda: ((torch.randn(4, 3), y), {"pos_weight": torch.tensor([1.0, -1.0, 2.0])}),
                   lk.LossValueError, match=r"pos_weight.*-1"),
+        ErrorCase("ignore_index that is not a number", lambda: ((torch.randn(4, 3), y), {"ignore_index": "255"}),
+                  lk.LossTypeError, match=r"ignore_index must be a number.*'255'"),
+        ErrorCase("ignored value 255 without ignore_index",
+                  lambda: ((torch.randn(4, 3), torch.where(y > 0, 255.0, 0.0)), {}),
+                  lk.LossValueError, match=r"\{0, 255\} mask"),
         ErrorCase("pos_weight that requires grad",
                   lambda: ((torch.randn(4, 3), y), {"pos_weight": torch.ones(3, requires_grad=True)}),
                   lk.LossTypeError, match=r"pos_weight must be a constant.*requires_grad=True.*softplus"),

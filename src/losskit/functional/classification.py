@@ -433,6 +433,7 @@ def binary_cross_entropy_with_logits(
     pos_weight: Tensor | None = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
+    ignore_index: float | None = None,
 ) -> Tensor:
     r"""Binary cross-entropy on logits: the sigmoid and the log in one numerically stable step.
 
@@ -447,6 +448,11 @@ def binary_cross_entropy_with_logits(
     over the weight broadcast to ``input``); **torch 2.13 divides by the element count instead**: ``"none"``
     and ``"sum"`` are torch's. An empty input, or weights that are all 0, give 0 with a zero gradient.
 
+    ``ignore_index`` (segmentation masks with a "don't care" value such as 255): elements whose target equals it
+    contribute neither loss nor gradient, and ``"mean"`` averages over the other elements (the ignored ones get
+    weight 0 in the weighted mean). segmentation_models_pytorch's ``SoftBCEWithLogitsLoss(ignore_index=...)``
+    divides by every element instead: its number is ``reduction="sum"`` divided by ``input.numel()``.
+
     Args:
         input: logits (unnormalised scores), floating dtype.
         target: targets in ``[0, 1]`` of the same shape.
@@ -455,6 +461,7 @@ def binary_cross_entropy_with_logits(
             (class) dim, e.g. ``(C,)`` for ``(N, C)`` (default ``None``).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
         label_smoothing: :math:`\varepsilon` in ``[0, 1]`` (default 0.0; torch has no such option here).
+        ignore_index: a target value whose elements are skipped (default ``None``: none; torch has no such option).
 
     Shape:
         ``input``, ``target``: :math:`(*)`, the same. ``weight``, ``pos_weight``: broadcastable to :math:`(*)`.
@@ -484,8 +491,16 @@ def binary_cross_entropy_with_logits(
         0.2201
         >>> print(round(float(LF.binary_cross_entropy_with_logits(x, y, label_smoothing=0.2)), 4))
         0.3701
+        >>> mask = torch.tensor([1.0, 255.0])  # the second pixel is "don't care"
+        >>> print(round(float(LF.binary_cross_entropy_with_logits(x, mask, ignore_index=255)), 4))
+        0.1269
     """
     name = "binary_cross_entropy_with_logits"
+    if ignore_index is not None:
+        return _bce_with_logits_ignoring(
+            input, target, weight, pos_weight=pos_weight, reduction=reduction, label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+        )
     options = (reduction, label_smoothing)
     if (key := V.signature_due(name, options, input, target, weight, pos_weight)) is not None:  # None: steady
         V.check_reduction(name, reduction)
@@ -520,6 +535,37 @@ def binary_cross_entropy_with_logits(
         return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)
     terms = F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction="none")
     return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))
+
+
+def _bce_with_logits_ignoring(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    *,
+    pos_weight: Tensor | None,
+    reduction: str,
+    label_smoothing: float,
+    ignore_index: float,
+) -> Tensor:
+    """:func:`binary_cross_entropy_with_logits` with ``ignore_index``: the ignored elements become weight 0 (and a
+    target of 0, so their terms are finite), then the weighted mean of the public function applies."""
+    name = "binary_cross_entropy_with_logits"
+    if not V.is_number(ignore_index):
+        raise V.LossTypeError(
+            f"{name}: ignore_index must be a number (the target value to skip) or None, but got {ignore_index!r}; "
+            "pass e.g. ignore_index=255"
+        )
+    V.check_tensor(name, "target", target)
+    V.check_tensor(name, "input", input)
+    keep = target != ignore_index
+    safe_target = torch.where(keep, target, torch.zeros((), dtype=target.dtype, device=target.device))
+    mask = keep.to(input.dtype)
+    if weight is not None:
+        V.check_broadcast_to(name, "weight", weight, input, fix=f"pass one weight per element {V.shape_str(input)}")
+        mask = mask * weight.to(input.dtype)
+    return binary_cross_entropy_with_logits(
+        input, safe_target, mask, pos_weight=pos_weight, reduction=reduction, label_smoothing=label_smoothing
+    )
 
 
 # --------------------------------------------------------------------------------------------

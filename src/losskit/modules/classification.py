@@ -144,9 +144,16 @@ class BCEWithLogitsLoss(Loss):
         pos_weight: Tensor | None = None,
         reduction: str = "mean",
         label_smoothing: float = 0.0,
+        ignore_index: float | None = None,
     ) -> None:
         super().__init__(reduction=reduction)
         self.label_smoothing = V.check_unit_interval(type(self).__name__, "label_smoothing", label_smoothing)
+        if ignore_index is not None and not V.is_number(ignore_index):
+            raise V.LossTypeError(
+                f"{type(self).__name__}: ignore_index must be a number or None, but got {ignore_index!r}; "
+                "pass e.g. ignore_index=255"
+            )
+        self.ignore_index = ignore_index
         _check_floating_option(type(self).__name__, "weight", weight)
         _check_floating_option(type(self).__name__, "pos_weight", pos_weight)
         self._buffer("weight", weight)
@@ -155,7 +162,7 @@ class BCEWithLogitsLoss(Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return CF.binary_cross_entropy_with_logits(
             input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
+            label_smoothing=self.label_smoothing, ignore_index=self.ignore_index,
         )
 
 
