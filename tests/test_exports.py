@@ -20,6 +20,7 @@ FAMILIES = [
     "augmentation", "longtail",
     "classification", "detection", "distillation", "distribution", "embedding", "imbalance", "margin", "metric",
     "ordinal", "regression", "segmentation", "sequence",
+    "preference",
 ]
 PACKAGES = {"losskit": "__init__.py", "losskit.modules": "modules/__init__.py",
             "losskit.functional": "functional/__init__.py"}

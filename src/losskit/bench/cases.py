@@ -221,6 +221,20 @@ def _lce_inputs(size: dict, gen: torch.Generator) -> dict:
     return {"x": x, "w": w, "args": (x, w, t)}
 
 
+def _pref_inputs(size: dict, gen: torch.Generator) -> dict:
+    """Pairs of (B, T) responses whose first quarter (the prompt) is ignored, DPO against fixed reference logps."""
+    b, t, h, v = size["B"], size["T"], size["H"], size["V"]
+    hc = torch.randn(b, t, h, generator=gen).div_(math.sqrt(h)).requires_grad_()
+    hr = torch.randn(b, t, h, generator=gen).div_(math.sqrt(h)).requires_grad_()
+    w = torch.randn(v, h, generator=gen).requires_grad_()
+    lc, lr = (torch.randint(0, v, (b, t), generator=gen) for _ in range(2))
+    lc[:, : t // 4] = -100
+    lr[:, : t // 4] = -100
+    ref = -torch.rand(2, b, generator=gen).mul_(t).add_(t)
+    kwargs = {"loss_type": "dpo", "ref_logps_chosen": ref[0], "ref_logps_rejected": ref[1]}
+    return {"hc": hc, "hr": hr, "w": w, "args": (hc, hr, w, lc, lr), "kwargs": kwargs}
+
+
 def _bytes(*counts: int) -> int:
     return 4 * sum(counts)
 
@@ -389,6 +403,18 @@ CASES: list[Case] = [
         {"N": 512, "H": 512, "V": 128256},
         (Target("fused", "naive", 1.0, 0.4),),
         chunked=False,
+    ),
+    Case(
+        "preference", "fused_linear_preference_loss",
+        {"full": {"B": 4, "T": 512, "H": 1024, "V": 32000}, "quick": {"B": 2, "T": 256, "H": 1024, "V": 32000}},
+        _pref_inputs,
+        (
+            Impl("naive", _eager(B.naive_linear_preference_loss, ("hc", "hr", "w")), baseline=True,
+                 note="h @ W.T, sequence_log_probs, dpo_loss"),
+            Impl("fused", _fused("losskit.fused:fused_linear_preference_loss", ("hc", "hr", "w"))),
+        ),
+        targets=(Target("fused", "naive", 0.7, 0.25),),
+        notes="DPO; the fused path does four (N, H) x (H, V) products (two sweeps) where the naive form does three",
     ),
 ]
 

@@ -35,8 +35,10 @@ from .pointwise import (
     supports_mse_loss,
     supports_smooth_l1_loss,
 )
+from .preference import PREFERENCE_LOSS_TYPES, fused_linear_preference_loss
 
 __all__ = [
+    "PREFERENCE_LOSS_TYPES",
     "LinearCrossEntropyResult",
     "enabled",
     "fused_binary_cross_entropy_with_logits",
@@ -47,6 +49,7 @@ __all__ = [
     "fused_l1_loss",
     "fused_linear_cross_entropy",
     "fused_linear_cross_entropy_with_lse",
+    "fused_linear_preference_loss",
     "fused_mse_loss",
     "fused_sigmoid_focal_loss",
     "fused_smooth_l1_loss",

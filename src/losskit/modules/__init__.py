@@ -15,6 +15,7 @@ from . import (
     margin,
     metric,
     ordinal,
+    preference,
     regression,
     robust,
     segmentation,
@@ -47,6 +48,7 @@ from .margin import (
 )
 from .metric import ArcFaceLoss, BatchHardTripletLoss, ContrastiveLoss, CosFaceLoss, InfoNCELoss, SupConLoss
 from .ordinal import CoralLoss
+from .preference import CPOLoss, DPOLoss, IPOLoss, KTOLoss, ORPOLoss, SimPOLoss
 from .regression import (
     CharbonnierLoss,
     HuberLoss,
@@ -81,6 +83,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BalancedSoftmaxLoss",
     "BatchHardTripletLoss",
+    "CPOLoss",
     "CTCLoss",
     "CauchyLoss",
     "CharbonnierLoss",
@@ -91,6 +94,7 @@ __all__ = [
     "CosFaceLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "DPOLoss",
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
@@ -108,11 +112,13 @@ __all__ = [
     "HausdorffERLoss",
     "HingeEmbeddingLoss",
     "HuberLoss",
+    "IPOLoss",
     "InfoNCELoss",
     "JSDivLoss",
     "JaccardLoss",
     "JsdCrossEntropy",
     "KLDivLoss",
+    "KTOLoss",
     "L1Loss",
     "LDAMLoss",
     "LinearCrossEntropyLoss",
@@ -128,6 +134,7 @@ __all__ = [
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "NLLLoss",
+    "ORPOLoss",
     "PSNRLoss",
     "PoissonNLLLoss",
     "PolyLoss",
@@ -135,6 +142,7 @@ __all__ = [
     "SSIMLoss",
     "SegmentationFocalLoss",
     "SigmoidFocalLoss",
+    "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SoftTargetBinaryCrossEntropy",
