@@ -173,7 +173,7 @@ def test_class_labels_with_dollars_are_shown_literally(tmp_path, capsys):
     path.write_text("a,b,band\n" + "\n".join(rows) + "\n")
     out = tmp_path / "o"
     assert main(["compare", "--csv", str(path), "--losses", "ce", *TINY, "--out", str(out)]) == 0
-    assert (out / "winner.png").read_bytes()[:8] == PNG
+    assert (out / "confusion.png").read_bytes()[:8] == PNG  # the class names are its tick labels
     assert "$5_to_$10" in (out / "report.html").read_text()
 
 

@@ -37,7 +37,7 @@ from torch import nn
 from .. import advisor
 from .. import distributed as lkd
 from ..doctor import CurveDiagnosis, diagnose_curves
-from . import stats
+from . import provenance, stats
 from ._extras import LabError, check_network, make_dir, require
 from .data import Dataset, Prepared, load_data, prepare
 from .ddp import in_process_group, is_main
@@ -158,6 +158,8 @@ class CompareResult:
     """Every paired difference, test and p-value behind the verdict (:func:`losskit.lab.stats.decide`)."""
     warnings: list[str] = field(default_factory=list)
     """Runs that ended still improving, losses clearly below the reference."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Versions, command line, Python call, UTC time, machine, data set and runs (:mod:`losskit.lab.provenance`)."""
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -197,7 +199,7 @@ class CompareResult:
             "config": self.config, "metric": self.metric, "winner": self.winner, "verdict": self.verdict,
             "advice": self.advice, "versus_baseline": self.versus_baseline, "warnings": self.warnings,
             "comparison": self.comparison.to_dict() if self.comparison is not None else None,
-            "seconds": round(self.seconds, 2),
+            "seconds": round(self.seconds, 2), "provenance": self.provenance,
             "losses": [
                 {
                     "name": s.name, "kind": s.kind, "loss": s.loss,
@@ -527,6 +529,7 @@ def compare(
         LabError: bad data, options or output folder (nothing is written).
         MissingExtraError: scikit-learn (bundled data sets), matplotlib (plots) or tqdm (progress) missing.
     """
+    origin = provenance.start(compare, dict(locals()))  # versions, command line, this call, time, machine
     where = "compare"
     started = time.perf_counter()
     if runs is not None and seeds is not None and runs != seeds:
@@ -657,14 +660,19 @@ def compare(
         _warnings(summaries, sizes, metric, float(margin), float(alpha), epochs),
     )
     result.seconds = time.perf_counter() - started
+    result.provenance = provenance.finish(
+        origin, dataset=data.name, task=data.task, rows=data.num_rows, features=int(data.X.shape[1]),
+        class_names=data.class_names, splits=splits, split_seed=split_seed, custom_model=model_fn is not None,
+        processes=lkd.world_size())
     if out_dir is not None and main:
-        _write(result, splits[0], out_dir)
+        _write(result, splits, out_dir)
         result.seconds = time.perf_counter() - started
     return result
 
 
-def _write(result: CompareResult, prepared: Prepared, out_dir: str) -> None:
-    """Write every output into a temporary folder beside ``out_dir`` and move it into place."""
+def _write(result: CompareResult, prepared: Prepared | Sequence[Prepared], out_dir: str) -> None:
+    """Write every output into a temporary folder beside ``out_dir`` and move it into place; ``prepared[k]`` is the
+    split run ``k`` tested on (:func:`losskit.lab.report.write_outputs`)."""
     from .report import write_outputs
 
     parent = os.path.dirname(out_dir)
