@@ -21,6 +21,7 @@ FAMILIES = [
     "classification", "detection", "distillation", "distribution", "embedding", "imbalance", "margin", "metric",
     "ordinal", "regression", "segmentation", "sequence",
     "preference",
+    "ranking",
 ]
 PACKAGES = {"losskit": "__init__.py", "losskit.modules": "modules/__init__.py",
             "losskit.functional": "functional/__init__.py"}

@@ -16,6 +16,7 @@ from . import (
     metric,
     ordinal,
     preference,
+    ranking,
     regression,
     robust,
     segmentation,
@@ -61,6 +62,14 @@ from .margin import (
 from .metric import arcface_loss, batch_hard_triplet_loss, contrastive_loss, cosface_loss, info_nce_loss, supcon_loss
 from .ordinal import coral_loss
 from .preference import cpo_loss, dpo_loss, ipo_loss, kto_loss, orpo_loss, simpo_loss
+from .ranking import (
+    approx_ndcg_loss,
+    lambda_loss,
+    listmle_loss,
+    listnet_loss,
+    neural_ndcg_loss,
+    ranknet_loss,
+)
 from .regression import (
     charbonnier_loss,
     huber_loss,
@@ -97,6 +106,7 @@ from .sequence import ctc_loss
 # literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
 __all__ = [
     "adaptive_robust_loss",
+    "approx_ndcg_loss",
     "arcface_loss",
     "asymmetric_loss",
     "asymmetric_loss_single_label",
@@ -141,8 +151,11 @@ __all__ = [
     "kl_div",
     "kto_loss",
     "l1_loss",
+    "lambda_loss",
     "ldam_loss",
     "linear_cross_entropy",
+    "listmle_loss",
+    "listnet_loss",
     "log_cosh_loss",
     "logit_adjustment_loss",
     "lovasz_loss",
@@ -154,12 +167,14 @@ __all__ = [
     "multi_margin_loss",
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
+    "neural_ndcg_loss",
     "nll_loss",
     "orpo_loss",
     "poisson_nll_loss",
     "poly_loss",
     "psnr_loss",
     "quantile_loss",
+    "ranknet_loss",
     "segmentation_focal_loss",
     "sigmoid_focal_loss",
     "simpo_loss",

@@ -16,6 +16,7 @@ from . import (
     metric,
     ordinal,
     preference,
+    ranking,
     regression,
     robust,
     segmentation,
@@ -49,6 +50,14 @@ from .margin import (
 from .metric import ArcFaceLoss, BatchHardTripletLoss, ContrastiveLoss, CosFaceLoss, InfoNCELoss, SupConLoss
 from .ordinal import CoralLoss
 from .preference import CPOLoss, DPOLoss, IPOLoss, KTOLoss, ORPOLoss, SimPOLoss
+from .ranking import (
+    ApproxNDCGLoss,
+    LambdaLoss,
+    ListMLELoss,
+    ListNetLoss,
+    NeuralNDCGLoss,
+    RankNetLoss,
+)
 from .regression import (
     CharbonnierLoss,
     HuberLoss,
@@ -76,6 +85,7 @@ from .sequence import CTCLoss
 # literal, so that type checkers see every name (tests/test_exports.py keeps it in step)
 __all__ = [
     "AdaptiveRobustLoss",
+    "ApproxNDCGLoss",
     "ArcFaceLoss",
     "AsymmetricLoss",
     "AsymmetricLossSingleLabel",
@@ -121,7 +131,10 @@ __all__ = [
     "KTOLoss",
     "L1Loss",
     "LDAMLoss",
+    "LambdaLoss",
     "LinearCrossEntropyLoss",
+    "ListMLELoss",
+    "ListNetLoss",
     "LogCoshLoss",
     "LogitAdjustmentLoss",
     "LovaszLoss",
@@ -134,11 +147,13 @@ __all__ = [
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "NLLLoss",
+    "NeuralNDCGLoss",
     "ORPOLoss",
     "PSNRLoss",
     "PoissonNLLLoss",
     "PolyLoss",
     "QuantileLoss",
+    "RankNetLoss",
     "SSIMLoss",
     "SegmentationFocalLoss",
     "SigmoidFocalLoss",
