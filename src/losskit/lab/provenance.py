@@ -130,9 +130,10 @@ def current() -> dict[str, Any] | None:
 
 def finish(origin: Mapping[str, Any], *, dataset: str, task: str, rows: int, features: int,
            class_names: Sequence[str] | None, splits: Sequence[Any], split_seed: int, custom_model: bool,
-           processes: int) -> dict[str, Any]:
+           processes: int, runs: int | None = None) -> dict[str, Any]:
     """``origin`` (:func:`start`) with the data set, its split sizes and the runs (run ``r``: split
-    ``split_seed + r``, seed ``r``), and the threads training used."""
+    ``split_seed + r``, seed ``r``; ``runs`` default one per split), and the threads training used."""
+    runs = len(splits) if runs is None else runs
     sizes = [(len(p.y_train), len(p.y_val), len(p.y_test)) for p in splits]
     mean = np.asarray(sizes, dtype=np.float64).mean(0) if sizes else np.zeros(3)
     machine = {**origin["machine"], "training_threads": origin["machine"]["torch_threads"] if custom_model else 1,
@@ -147,7 +148,7 @@ def finish(origin: Mapping[str, Any], *, dataset: str, task: str, rows: int, fea
             "test_rows": round(float(mean[2]), 1),
             "split_sizes": [list(s) for s in sizes],
         },
-        "runs": len(splits),
-        "splits": [split_seed + r for r in range(len(splits))],
-        "seeds": list(range(len(splits))),
+        "runs": runs,
+        "splits": [split_seed + r for r in range(runs)],
+        "seeds": list(range(runs)),
     }

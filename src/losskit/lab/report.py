@@ -90,7 +90,8 @@ def _provenance(result: CompareResult, splits: Sequence[Prepared]) -> dict[str, 
                              features=result.num_features, class_names=result.class_names, splits=splits,
                              split_seed=int(result.config.get("split_seed", 0)),
                              custom_model=result.config.get("model") == "custom",
-                             processes=int(result.config.get("processes", 1)))
+                             processes=int(result.config.get("processes", 1)),
+                             runs=int(result.config.get("runs", len(splits))))
 
 
 def write_outputs(result: CompareResult, splits: Prepared | Sequence[Prepared], folder: str) -> dict[str, str]:
