@@ -378,5 +378,6 @@ def test_module_option_errors_name_the_module():
 
 def test_catalog_lists_the_metric_family():
     names = {row.name for row in lk.list_losses("metric")}
-    assert names == {"ArcFaceLoss", "BatchHardTripletLoss", "ContrastiveLoss", "CosFaceLoss", "InfoNCELoss",
-                     "SupConLoss"}
+    assert names == {"ArcFaceLoss", "BatchHardTripletLoss", "CircleLoss", "ContrastiveLoss", "CosFaceLoss",
+                     "InfoNCELoss", "LiftedStructureLoss", "MinedTripletLoss", "MultiSimilarityLoss", "NPairLoss",
+                     "NTXentLoss", "ProxyAnchorLoss", "ProxyNCALoss", "SupConLoss"}

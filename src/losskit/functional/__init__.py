@@ -59,7 +59,10 @@ from .margin import (
     multilabel_soft_margin_loss,
     soft_margin_loss,
 )
-from .metric import arcface_loss, batch_hard_triplet_loss, contrastive_loss, cosface_loss, info_nce_loss, supcon_loss
+from .metric import batch_hard_triplet_loss, contrastive_loss, mined_triplet_loss
+from .metric_contrastive import info_nce_loss, n_pair_loss, nt_xent_loss, supcon_loss
+from .metric_pair import circle_loss, lifted_structure_loss, multi_similarity_loss
+from .metric_proxy import arcface_loss, cosface_loss, proxy_anchor_loss, proxy_nca_loss
 from .ordinal import coral_loss
 from .preference import cpo_loss, dpo_loss, ipo_loss, kto_loss, orpo_loss, simpo_loss
 from .ranking import (
@@ -116,6 +119,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cauchy_loss",
     "charbonnier_loss",
+    "circle_loss",
     "class_balanced_focal_loss",
     "complete_box_iou_loss",
     "contrastive_loss",
@@ -153,6 +157,7 @@ __all__ = [
     "l1_loss",
     "lambda_loss",
     "ldam_loss",
+    "lifted_structure_loss",
     "linear_cross_entropy",
     "listmle_loss",
     "listnet_loss",
@@ -161,17 +166,23 @@ __all__ = [
     "lovasz_loss",
     "mape_loss",
     "margin_ranking_loss",
+    "mined_triplet_loss",
     "ms_ssim_loss",
     "mse_loss",
     "msle_loss",
     "multi_margin_loss",
+    "multi_similarity_loss",
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
+    "n_pair_loss",
     "neural_ndcg_loss",
     "nll_loss",
+    "nt_xent_loss",
     "orpo_loss",
     "poisson_nll_loss",
     "poly_loss",
+    "proxy_anchor_loss",
+    "proxy_nca_loss",
     "psnr_loss",
     "quantile_loss",
     "ranknet_loss",

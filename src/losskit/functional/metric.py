@@ -1,14 +1,22 @@
-"""Metric-learning and self-supervised losses on embeddings: contrastive, batch-hard triplet, InfoNCE, SupCon,
-ArcFace, CosFace.
+"""Metric-learning losses on pairs and triplets of a labelled batch: contrastive, batch-hard triplet, and the
+triplet loss over all or mined triplets.
+
+The family is split by concern: this file (pairs and triplets), :mod:`.metric_pair` (Circle, Multi-Similarity,
+lifted structure), :mod:`.metric_contrastive` (InfoNCE, SupCon, NT-Xent, N-pair), :mod:`.metric_proxy` (ArcFace,
+CosFace, Proxy-Anchor, Proxy-NCA), with the distances in :mod:`._distances`, the miners in :mod:`.miners` and the
+shared pieces (reductions, ``"mean_nonzero"``, mined ``indices``) in :mod:`._metric_common`. Every name stays
+importable from here and from :mod:`losskit.functional`.
 
 Conventions shared by the family:
 
 * **Inputs.** Embeddings are ``(N, D)`` floating tensors (``supcon_loss`` also takes ``(N, V, D)`` views) and
   labels ``(N,)`` integer class ids; two rows with the same label form a positive pair, two rows with different
   labels a negative pair, a row is never paired with itself.
-* **Distances.** ``"euclidean"`` is the plain (not squared) Euclidean distance on the embeddings as given;
-  ``"cosine"`` is ``d = 1 - cos``. The softmax losses (InfoNCE, SupCon, ArcFace, CosFace) use the cosine
-  similarity, i.e. they L2-normalise their inputs themselves.
+* **Distances.** ``distance=`` chooses among ``"euclidean"``, ``"squared_euclidean"``, ``"cosine"`` and
+  ``"dot"``, with ``normalize_embeddings=`` (:mod:`._distances`: a similarity enters a distance-based loss as
+  ``d = 1 - s``, a distance enters a similarity-based loss as ``s = -d``). Each loss keeps its own defaults.
+* **Reductions.** ``"none"``, ``"mean"`` (default), ``"sum"``, and ``"mean_nonzero"``, pytorch-metric-learning's
+  ``AvgNonZeroReducer`` (:mod:`._metric_common`).
 * **Nothing to average.** A batch without a valid pair, triplet or positive (one sample, every label distinct)
   gives ``0.`` with a zero gradient for ``reduction="mean"``, never NaN; every such case is handled with masks,
   without a data-dependent Python branch, so the losses compile with ``torch.compile(fullgraph=True)``.
@@ -24,154 +32,21 @@ Conventions shared by the family:
 from __future__ import annotations
 
 import math
-from typing import overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
-from .. import distributed
 from .._precision import mixed_precision
-from .._reduction import reduce_loss as _local_reduce
+from . import _distances as D
+from . import _metric_common as C
+from ._metric_common import REDUCTIONS, Indices
+from .miners import TRIPLET_STRATEGIES, triplet_mining_mask
 
-__all__ = [
-    "arcface_loss",
-    "batch_hard_triplet_loss",
-    "contrastive_loss",
-    "cosface_loss",
-    "info_nce_loss",
-    "supcon_loss",
-]
+__all__ = ["batch_hard_triplet_loss", "contrastive_loss", "mined_triplet_loss"]
 
-_DISTANCES = ("euclidean", "cosine")
-
-
-# --------------------------------------------------------------------------------------------
-# checks
-# --------------------------------------------------------------------------------------------
-def _check_embeddings(name: str, arg: str, x: Tensor, *, dims: tuple[int, ...] = (2,)) -> None:
-    V.check_tensor(name, arg, x)
-    V.check_floating(name, arg, x, role="embeddings")
-    if x.dim() in dims:
-        return
-    want = " or ".join({2: "(N, D)", 3: "(N, V, D)"}[d] for d in dims)
-    if x.dim() == 1:
-        fix = f"for a single embedding use {arg}.unsqueeze(0)"
-    elif x.dim() == 0:
-        fix = f"pass one row of features per sample as {arg}"
-    else:
-        fix = f"flatten the features of each sample with {arg}.flatten(1)"
-    raise V.LossShapeError(
-        f"{name}: {arg} must be a {want} tensor of embeddings, but got shape {V.shape_str(x)}; {fix}"
-    )
-
-
-def _check_labels(name: str, labels: Tensor, embeddings: Tensor, arg_embeddings: str = "embeddings") -> None:
-    V.check_tensor(name, "labels", labels)
-    if labels.is_floating_point() or labels.is_complex():
-        raise V.LossTypeError(
-            f"{name}: labels must be an integer tensor of class ids, but got dtype {labels.dtype}; use labels.long()"
-        )
-    n = embeddings.shape[0]
-    if tuple(labels.shape) == (n,):
-        return
-    if tuple(labels.shape) == (n, 1):
-        fix = "use labels.squeeze(1)"
-    elif labels.dim() == 2 and labels.shape[0] == n:
-        fix = "labels look one-hot: use labels.argmax(1)"
-    else:
-        fix = f"pass one class id per row of {arg_embeddings}"
-    raise V.LossShapeError(
-        f"{name}: labels must have shape ({n},), one class id per row of {arg_embeddings} "
-        f"{V.shape_str(embeddings)}, but got {V.shape_str(labels)}; {fix}"
-    )
-
-
-def _check_angle(name: str, margin: object) -> float:
-    """ArcFace's margin: an angle in radians in ``[0, pi)``."""
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0.0 <= margin < math.pi:
-        raise V.LossOptionError(
-            f"{name}: margin must be an angle in radians in [0, pi), but got {margin!r}; "
-            "pass e.g. margin=0.5 (about 28.6 degrees; math.radians(degrees) converts)"
-        )
-    return float(margin)
-
-
-def _check_label_range(name: str, labels: Tensor, num_classes: int) -> None:
-    """Value check: class indices in ``[0, num_classes)`` (one per centre)."""
-    if labels.numel() == 0:
-        return
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo >= 0 and hi < num_classes:
-        return
-    fix = (
-        "labels look 1-based: use labels - 1"
-        if lo >= 1 and hi == num_classes
-        else "check the labels, or give the loss one centre per class (num_classes)"
-    )
-    raise V.LossValueError(
-        f"{name}: labels must be class indices in [0, {num_classes}) ({num_classes} centres), but got "
-        f"{lo if lo < 0 else hi} (labels range [{lo}, {hi}]); {fix}"
-    )
-
-
-def _check_labelled(name: str, embeddings: Tensor, labels: Tensor, dims: tuple[int, ...] = (2,)) -> None:
-    """Metadata checks of ``(embeddings, labels)`` and, when due, the value checks."""
-    if V.enabled():
-        _check_embeddings(name, "embeddings", embeddings, dims=dims)
-        _check_labels(name, labels, embeddings)
-        V.check_same_device(name, embeddings=embeddings, labels=labels)
-    if V.values_due(name, embeddings, labels):
-        V.check_finite(name, "embeddings", embeddings)
-
-
-# --------------------------------------------------------------------------------------------
-# shared pieces
-# --------------------------------------------------------------------------------------------
-@overload
-def _candidates(x: Tensor, labels: Tensor, global_batch: bool) -> tuple[Tensor, Tensor, Tensor]: ...
-@overload
-def _candidates(x: Tensor, labels: None, global_batch: bool) -> tuple[Tensor, None, Tensor]: ...
-def _candidates(x: Tensor, labels: Tensor | None, global_batch: bool) -> tuple[Tensor, Tensor | None, Tensor]:
-    """The rows the local anchors are compared with: ``(rows (M, D), their labels (M,), self mask (N, M))``.
-
-    ``self_mask[i, j]`` is True where candidate ``j`` is anchor ``i`` itself. Locally the candidates are the
-    anchors; with ``global_batch`` they are every process's rows, the local ones starting at this rank's offset.
-    """
-    n = x.shape[0]
-    if not global_batch:
-        return x, labels, torch.eye(n, dtype=torch.bool, device=x.device)
-    rows, offset = distributed.all_gather_with_offset(x)
-    row_labels = distributed.all_gather(labels) if labels is not None else None
-    anchors = torch.arange(n, device=x.device) + offset
-    self_mask = torch.arange(rows.shape[0], device=x.device)[None, :] == anchors[:, None]
-    return rows, row_labels, self_mask
-
-
-def _reduce(terms: Tensor, reduction: str, global_batch: bool, denominator: Tensor | None = None) -> Tensor:
-    """:func:`reduce_loss`, over every process's terms with ``global_batch`` (module docstring)."""
-    if global_batch:
-        return distributed.global_reduce_loss(terms, reduction, denominator=denominator)
-    return _local_reduce(terms, reduction, denominator=denominator)
-
-
-def _euclidean(a: Tensor, b: Tensor) -> Tensor:
-    """Pairwise plain Euclidean distances ``(N, M)``, exact (no ``|a|^2 + |b|^2 - 2ab`` cancellation).
-
-    The gradient at a distance of exactly 0 (identical rows) is 0, not NaN.
-    """
-    if a.dtype in (torch.float16, torch.bfloat16):
-        a, b = a.float(), b.float()
-    return torch.cdist(a, b, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
-
-
-def _cosine_similarity(a: Tensor, b: Tensor) -> Tensor:
-    return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).transpose(0, 1)
-
-
-def _distance(a: Tensor, b: Tensor, distance: str) -> Tensor:
-    return _euclidean(a, b) if distance == "euclidean" else 1.0 - _cosine_similarity(a, b)
+_DISTANCES = D.DISTANCES
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,6 +60,8 @@ def contrastive_loss(
     pos_margin: float = 0.0,
     neg_margin: float = 1.0,
     distance: str = "euclidean",
+    normalize_embeddings: bool = False,
+    indices: Indices | None = None,
     global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
@@ -199,22 +76,26 @@ def contrastive_loss(
 
     ``"mean"`` averages over the :math:`N (N - 1)` pairs (0 for a single sample), ``"sum"`` adds them and
     ``"none"`` returns the ``(N, M)`` matrix of pair losses with 0 on the diagonal (a row is not paired with
-    itself). The distance is the plain Euclidean one, or ``1 - cos`` for ``distance="cosine"``; margins apply
-    to that distance.
+    itself). The distance is the plain Euclidean one by default; a similarity (``"cosine"``, ``"dot"``) enters
+    as ``d = 1 - s`` and the margins apply to that distance. ``"mean_nonzero"`` averages the positive and the
+    negative pair losses each over its non-zero terms and adds the two averages.
 
-    pytorch-metric-learning's ``ContrastiveLoss`` has the same pair losses (with
-    ``LpDistance(normalize_embeddings=False)``; its default distance normalises the embeddings first) but
-    reduces with ``AvgNonZeroReducer``: the positive and the negative pair losses are each averaged over their
-    non-zero terms and the two averages added. losskit's ``"sum"`` equals its ``SumReducer`` result.
+    pytorch-metric-learning's ``ContrastiveLoss`` has the same pair losses and its default reducer
+    (``AvgNonZeroReducer``) is ``reduction="mean_nonzero"``; its default distance ``LpDistance()`` is
+    ``normalize_embeddings=True`` here; its margins on ``CosineSimilarity()`` are ``1 - m`` here
+    (``pos_margin=1 - m_pos, neg_margin=1 - m_neg``). losskit's ``"sum"`` equals its ``SumReducer`` result.
 
     Args:
         embeddings: ``(N, D)`` embeddings, floating dtype.
         labels: ``(N,)`` integer class ids.
         pos_margin: distance below which a positive pair costs nothing, >= 0 (default 0.0).
         neg_margin: distance beyond which a negative pair costs nothing, >= 0 (default 1.0).
-        distance: ``"euclidean"`` (default) or ``"cosine"`` (``d = 1 - cos``).
+        distance: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"`` (similarities
+            as ``d = 1 - s``).
+        normalize_embeddings: L2-normalise the rows first (default False).
+        indices: mined pairs or triplets (:mod:`losskit.functional.miners`) instead of every pair.
         global_batch: pair the local rows with the rows of every process (default False; module docstring).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
         ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`. Output: scalar, or :math:`(N, M)` for ``"none"``
@@ -236,18 +117,22 @@ def contrastive_loss(
         0.5613
     """
     name = "contrastive_loss"
-    V.check_reduction(name, reduction)
+    V.check_reduction(name, reduction, REDUCTIONS)
     pos_margin = V.check_positive(name, "pos_margin", pos_margin, allow_zero=True)
     neg_margin = V.check_positive(name, "neg_margin", neg_margin, allow_zero=True)
-    V.check_choice(name, "distance", distance, _DISTANCES)
-    _check_labelled(name, embeddings, labels)
-    rows, row_labels, self_mask = _candidates(embeddings, labels, global_batch)
-    d = _distance(embeddings, rows, distance)
-    same = labels[:, None] == row_labels[None, :]
-    positive = same & ~self_mask
-    negative = ~same
-    terms = torch.where(positive, F.relu(d - pos_margin), torch.where(negative, F.relu(neg_margin - d), 0.0))
-    return _reduce(terms, reduction, global_batch, (positive | negative).sum())
+    D.check_distance(name, distance)
+    indices = C.check_indices(name, indices, global_batch)
+    C.check_labelled(name, embeddings, labels)
+    rows, row_labels, self_mask = C.candidates(embeddings, labels, global_batch)
+    d = D.as_distance(D.pairwise(embeddings, rows, distance, normalize_embeddings=normalize_embeddings), distance)
+    positive, negative = C.pair_masks(labels, row_labels, self_mask, indices)
+    pos_terms = torch.where(positive, F.relu(d - pos_margin), 0.0)
+    neg_terms = torch.where(negative, F.relu(neg_margin - d), 0.0)
+    terms = pos_terms + neg_terms
+    if reduction == "mean_nonzero":
+        counts = (positive.sum(), negative.sum())
+        return C.reduce_two(pos_terms, neg_terms, reduction, counts, global_batch, terms)
+    return C.reduce(terms, reduction, global_batch, (positive | negative).sum())
 
 
 @mixed_precision
@@ -257,6 +142,8 @@ def batch_hard_triplet_loss(
     *,
     margin: float = 0.2,
     soft_margin: bool = False,
+    distance: str = "euclidean",
+    normalize_embeddings: bool = False,
     global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
@@ -281,8 +168,11 @@ def batch_hard_triplet_loss(
         labels: ``(N,)`` integer class ids.
         margin: the hinge margin, >= 0 (default 0.2).
         soft_margin: use ``softplus(d_ap - d_an)`` instead of the hinge (default False).
+        distance: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"`` (similarities
+            as ``d = 1 - s``).
+        normalize_embeddings: L2-normalise the rows first (default False).
         global_batch: mine positives and negatives among the rows of every process (default False).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
         ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`. Output: scalar, or :math:`(N)` for ``"none"``.
@@ -301,11 +191,12 @@ def batch_hard_triplet_loss(
         0.2919
     """
     name = "batch_hard_triplet_loss"
-    V.check_reduction(name, reduction)
+    V.check_reduction(name, reduction, REDUCTIONS)
     margin = V.check_positive(name, "margin", margin, allow_zero=True)
-    _check_labelled(name, embeddings, labels)
-    rows, row_labels, self_mask = _candidates(embeddings, labels, global_batch)
-    d = _euclidean(embeddings, rows)
+    D.check_distance(name, distance)
+    C.check_labelled(name, embeddings, labels)
+    rows, row_labels, self_mask = C.candidates(embeddings, labels, global_batch)
+    d = D.as_distance(D.pairwise(embeddings, rows, distance, normalize_embeddings=normalize_embeddings), distance)
     same = labels[:, None] == row_labels[None, :]
     positive = same & ~self_mask
     negative = ~same
@@ -317,308 +208,117 @@ def batch_hard_triplet_loss(
     gap = torch.where(valid, hardest_pos - hardest_neg, 0.0)
     terms = F.softplus(gap) if soft_margin else F.relu(gap + margin)
     terms = torch.where(valid, terms, 0.0)
-    return _reduce(terms, reduction, global_batch, valid.sum())
+    return C.reduce(terms, reduction, global_batch, valid.sum())
 
-
-# --------------------------------------------------------------------------------------------
-# softmax (InfoNCE-type) losses
-# --------------------------------------------------------------------------------------------
-def _info_nce_direction(anchors: Tensor, others: Tensor, temperature: float, global_batch: bool) -> Tensor:
-    rows, _, self_mask = _candidates(others, None, global_batch)
-    logits = anchors @ rows.transpose(0, 1) / temperature
-    positive = torch.where(self_mask, logits, 0.0).sum(dim=1)
-    return torch.logsumexp(logits, dim=1) - positive
 
 
 @mixed_precision
-def info_nce_loss(
-    query: Tensor,
-    key: Tensor,
+def mined_triplet_loss(
+    embeddings: Tensor,
+    labels: Tensor,
     *,
-    temperature: float = 0.07,
-    symmetric: bool = True,
+    margin: float = 0.05,
+    mining: str | None = None,
+    mining_margin: float = 0.2,
+    swap: bool = False,
+    smooth_loss: bool = False,
+    distance: str = "euclidean",
+    normalize_embeddings: bool = True,
+    indices: Indices | None = None,
+    ref_emb: Tensor | None = None,
+    ref_labels: Tensor | None = None,
     global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
-    r"""InfoNCE on two views: row ``i`` of ``query`` must pick row ``i`` of ``key`` among all the keys.
+    r"""Triplet margin loss over every triplet of a labelled batch, or the mined ones (semi-hard, hard, all
+    margin-violating), with the distance swap and a smooth variant.
 
-    Both inputs are L2-normalised (cosine similarity :math:`s_{ij} = \hat q_i \cdot \hat k_j`), then
+    For each triplet :math:`(a, p, n)` (:math:`y_p = y_a`, :math:`p \ne a`, :math:`y_n \ne y_a`) with distance
+    :math:`d`:
 
     .. math::
-        \ell_i^{q \to k} = -\log \frac{\exp(s_{ii} / \tau)}{\sum_j \exp(s_{ij} / \tau)},
-        \qquad \ell_i = \tfrac12 (\ell_i^{q \to k} + \ell_i^{k \to q}) \text{ if symmetric}
+        \ell_{apn} = [d_{ap} - \tilde d_{an} + m]_+, \qquad
+        \tilde d_{an} = \min(d_{an}, d_{pn}) \text{ with swap, else } d_{an}
 
-    the symmetric form being CLIP's (cross-entropy over the rows and over the columns of the similarity
-    matrix, averaged). ``symmetric=False`` keeps :math:`\ell_i^{q \to k}` (MoCo / CPC form, keys as negatives).
-    One direction equals pytorch-metric-learning's ``NTXentLoss`` called with ``ref_emb=key`` and labels
-    ``arange(N)`` for both (its ``NTXentLoss`` on the concatenated views is SimCLR's variant, which also uses
-    the other queries as negatives).
+    or :math:`\operatorname{softplus}(d_{ap} - \tilde d_{an} + m)` with ``smooth_loss``. ``mining`` keeps the
+    triplets of :func:`losskit.functional.miners.mine_triplets`'s strategy with margin ``mining_margin``
+    (``"semihard"``: :math:`0 < d_{an} - d_{ap} \le` ``mining_margin``; ``"hard"``: :math:`d_{an} \le d_{ap}`;
+    ``"all"``: every triplet with :math:`d_{an} - d_{ap} \le` ``mining_margin``), computed on detached distances
+    with masks (compilable); ``indices`` gives the triplets (or pairs) directly. ``"mean"`` averages over the
+    triplets kept, ``"mean_nonzero"`` over those with a loss > 0; ``"none"`` returns the ``(N, M, M)`` array of
+    triplet terms, 0 where :math:`(a, p, n)` is not a triplet kept.
+
+    pytorch-metric-learning's ``TripletMarginLoss(margin, swap, smooth_loss)`` (``triplets_per_anchor="all"``)
+    at its defaults (``LpDistance()``, ``AvgNonZeroReducer``) is this loss with ``reduction="mean_nonzero"``; with
+    a ``TripletMarginMiner(margin=mm, type_of_triplets=t)`` it is ``mining=t, mining_margin=mm``. A similarity
+    enters as :math:`d = 1 - s`, which leaves :math:`d_{ap} - d_{an}` PML's. The defaults are PML's
+    (``margin=0.05``, normalised Euclidean distance); FaceNet (Schroff et al., 2015) uses ``margin=0.2`` with
+    semi-hard mining.
 
     Args:
-        query: ``(N, D)`` first view, floating dtype.
-        key: ``(N, D)`` second view; row ``i`` is the positive of ``query`` row ``i``.
-        temperature: softmax temperature :math:`\tau` > 0 (default 0.07).
-        symmetric: average both directions, as CLIP (default True).
-        global_batch: use the keys (and queries) of every process as negatives (default False).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        embeddings: ``(N, D)`` embeddings, floating dtype.
+        labels: ``(N,)`` integer class ids.
+        margin: the margin :math:`m` (default 0.05; any finite number).
+        mining: None (every triplet, default), ``"all"``, ``"semihard"``, ``"hard"`` or ``"easy"``.
+        mining_margin: the margin of the mining (default 0.2, PML's miner default).
+        swap: use the positive-negative distance when it is smaller (Balntas et al., 2016; default False).
+        smooth_loss: softplus instead of the hinge (default False).
+        distance: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"``.
+        normalize_embeddings: L2-normalise the rows first (default True, as PML).
+        indices: mined triplets or pairs (:mod:`losskit.functional.miners`) instead of every triplet.
+        ref_emb, ref_labels: take positives and negatives from these ``(M, D)`` rows and ``(M,)`` labels.
+        global_batch: positives and negatives from the rows of every process (default False).
+        reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
-        ``query``, ``key``: :math:`(N, D)`. Output: scalar, or :math:`(N)` for ``"none"``.
+        ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`. Output: scalar, or :math:`(N, M, M)` for
+        ``"none"``.
 
     Raises:
-        LossShapeError: ``query`` not 2-D, or ``key`` of another shape.
-        LossTypeError: integer inputs.
-        LossOptionError: ``temperature <= 0``, unknown ``reduction``.
-        NonFiniteError: NaN or Inf in ``query`` or ``key`` (value check).
+        LossShapeError, LossTypeError, NonFiniteError: as :func:`contrastive_loss`.
+        LossOptionError: unknown ``mining``, ``distance`` or ``reduction``; malformed ``indices``.
 
     References:
-        van den Oord, A., Li, Y., Vinyals, O. "Representation Learning with Contrastive Predictive Coding", 2018.
-        Radford, A. et al. "Learning Transferable Visual Models From Natural Language Supervision", 2021.
+        Schroff, F., Kalenichenko, D., Philbin, J. "FaceNet: A Unified Embedding for Face Recognition and
+        Clustering", 2015. Balntas, V. et al. "Learning local feature descriptors with triplets and shallow
+        convolutional neural networks", 2016.
 
     Example:
         >>> import torch, losskit.functional as LF
-        >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> print(round(float(LF.info_nce_loss(q, q, temperature=1.0)), 4))
-        0.3133
+        >>> x = torch.tensor([[0.0, 1.0], [0.6, 0.8], [1.0, 0.0]])
+        >>> print(round(float(LF.mined_triplet_loss(x, torch.tensor([0, 0, 1]), margin=0.5)), 4))
+        0.119
     """
-    name = "info_nce_loss"
-    V.check_reduction(name, reduction)
-    temperature = V.check_positive(name, "temperature", temperature)
-    if V.enabled():
-        _check_embeddings(name, "query", query)
-        V.check_tensor(name, "key", key)
-        V.check_floating(name, "key", key, role="embeddings")
-        V.check_same_shape(
-            name, query, key, "query", "key", fix="pass one key per query, row i of key being the positive of row i"
-        )
-        V.check_same_device(name, query=query, key=key)
-    if V.values_due(name, query, key):
-        V.check_finite(name, "query", query)
-        V.check_finite(name, "key", key)
-    q, k = F.normalize(query, dim=1), F.normalize(key, dim=1)
-    terms = _info_nce_direction(q, k, temperature, global_batch)
-    if symmetric:
-        terms = 0.5 * (terms + _info_nce_direction(k, q, temperature, global_batch))
-    return _reduce(terms, reduction, global_batch)
+    name = "mined_triplet_loss"
+    V.check_reduction(name, reduction, REDUCTIONS)
+    margin = C.check_margin_like(name, "margin", margin)
+    mining_margin = C.check_margin_like(name, "mining_margin", mining_margin)
+    if mining is not None:
+        V.check_choice(name, "mining", mining, TRIPLET_STRATEGIES)
+    D.check_distance(name, distance)
+    indices = C.check_indices(name, indices, global_batch)
+    C.check_labelled(name, embeddings, labels)
+    C.check_reference(name, embeddings, ref_emb, ref_labels)
+    rows, row_labels, self_mask = C.references(embeddings, labels, ref_emb, ref_labels, global_batch)
+    d = D.as_distance(D.pairwise(embeddings, rows, distance, normalize_embeddings=normalize_embeddings), distance)
+    triplets = C.triplet_mask(labels, row_labels, self_mask, indices)
+    if mining is not None:
+        triplets = triplet_mining_mask(d, triplets, mining, mining_margin)
+    d_ap, d_an = d[:, :, None], d[:, None, :]
+    if swap:
+        # d_pn for positive p and negative n; the positives of an anchor are rows of the candidates
+        if ref_emb is None and not global_batch:
+            d_pn = d
+        else:
+            d_pn = D.as_distance(D.pairwise(rows, rows, distance, normalize_embeddings=normalize_embeddings), distance)
+        d_an = torch.minimum(d_an, d_pn[None, :, :])
+    violation = d_ap - d_an + margin
+    terms = torch.logaddexp(violation, torch.zeros_like(violation)) if smooth_loss else F.relu(violation)
+    terms = torch.where(triplets, terms, 0.0)
+    return C.reduce(terms, reduction, global_batch, triplets.sum())
 
 
-@mixed_precision
-def supcon_loss(
-    embeddings: Tensor,
-    labels: Tensor,
-    *,
-    temperature: float = 0.07,
-    global_batch: bool = False,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""Supervised contrastive loss (SupCon, the :math:`\mathcal{L}^{sup}_{out}` form): every row with the
-    anchor's label is a positive, every other row in the denominator.
-
-    The rows (all views of all samples) are L2-normalised, :math:`s_{ia} = \hat z_i \cdot \hat z_a`; with
-    :math:`P(i)` the other rows of the same label and :math:`A(i)` all the other rows:
-
-    .. math::
-        \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
-                 \log \frac{\exp(s_{ip} / \tau)}{\sum_{a \in A(i)} \exp(s_{ia} / \tau)}
-
-    Anchors without a positive have :math:`\ell_i = 0` and do not count in ``"mean"`` (0 when no anchor has
-    one). Embeddings ``(N, V, D)`` hold ``V`` views of each sample (the views of a sample share its label and are
-    positives of each other); ``(N, D)`` is one view. With ``labels = arange(N)`` and two views this is SimCLR's
-    NT-Xent loss.
-
-    Differences from the peers: the authors' code multiplies the loss by ``temperature / base_temperature``
-    (0.07), a factor of 1 at the default temperature, which losskit leaves out; pytorch-metric-learning's
-    ``SupConLoss`` (default temperature 0.1) has the same per-anchor terms, and its default
-    ``AvgNonZeroReducer`` averages over the non-zero terms.
-
-    Args:
-        embeddings: ``(N, D)`` or ``(N, V, D)`` embeddings, floating dtype.
-        labels: ``(N,)`` integer class ids (one per sample, shared by its views).
-        temperature: softmax temperature :math:`\tau` > 0 (default 0.07).
-        global_batch: use the rows of every process as positives and negatives (default False).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-
-    Shape:
-        ``embeddings`` :math:`(N, D)` or :math:`(N, V, D)`, ``labels`` :math:`(N)`. Output: scalar, or
-        :math:`(N)` / :math:`(N, V)` for ``"none"``.
-
-    Raises:
-        LossShapeError: ``embeddings`` not 2-D or 3-D; ``labels`` not ``(N,)``.
-        LossTypeError, NonFiniteError: as :func:`contrastive_loss`.
-        LossOptionError: ``temperature <= 0``, unknown ``reduction``.
-
-    References:
-        Khosla, P. et al. "Supervised Contrastive Learning", 2020.
-
-    Example:
-        >>> import torch, losskit.functional as LF
-        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-        >>> print(round(float(LF.supcon_loss(x, torch.tensor([0, 0, 1]), temperature=1.0)), 4))
-        0.3133
-    """
-    name = "supcon_loss"
-    V.check_reduction(name, reduction)
-    temperature = V.check_positive(name, "temperature", temperature)
-    _check_labelled(name, embeddings, labels, dims=(2, 3))
-    shape = embeddings.shape[:-1]
-    if embeddings.dim() == 3:
-        z = embeddings.reshape(-1, embeddings.shape[-1])
-        row_labels_local = labels.repeat_interleave(embeddings.shape[1])
-    else:
-        z, row_labels_local = embeddings, labels
-    z = F.normalize(z, dim=-1)
-    rows, row_labels, self_mask = _candidates(z, row_labels_local, global_batch)
-    logits = z @ rows.transpose(0, 1) / temperature
-    positive = (row_labels_local[:, None] == row_labels[None, :]) & ~self_mask
-    others = logits.masked_fill(self_mask, torch.finfo(logits.dtype).min)
-    log_prob = torch.where(positive, logits - torch.logsumexp(others, dim=1, keepdim=True), 0.0)
-    count = positive.sum(dim=1)
-    terms = -log_prob.sum(dim=1) / count.clamp_min(1).to(log_prob.dtype)
-    return _reduce(terms.reshape(shape), reduction, global_batch, (count > 0).sum())
-
-
-# --------------------------------------------------------------------------------------------
-# additive-margin softmax losses with class centres
-# --------------------------------------------------------------------------------------------
-def _margin_softmax(
-    name: str, embeddings: Tensor, labels: Tensor, centres: Tensor, scale: float, reduction: str, target_fn
-) -> Tensor:
-    V.check_reduction(name, reduction)
-    scale = V.check_positive(name, "scale", scale)
-    if V.enabled():
-        _check_embeddings(name, "embeddings", embeddings)
-        _check_labels(name, labels, embeddings)
-        _check_embeddings(name, "centres", centres)
-        if centres.shape[1] != embeddings.shape[1] or centres.shape[0] == 0:
-            raise V.LossShapeError(
-                f"{name}: centres must have shape (C, {embeddings.shape[1]}), one centre of the embedding size per "
-                f"class, but got {V.shape_str(centres)} for embeddings {V.shape_str(embeddings)}; "
-                f"pass centres of shape (num_classes, {embeddings.shape[1]})"
-            )
-        V.check_same_device(name, embeddings=embeddings, labels=labels, centres=centres)
-    if V.values_due(name, embeddings, labels, centres):
-        V.check_finite(name, "embeddings", embeddings)
-        V.check_finite(name, "centres", centres)
-        _check_label_range(name, labels, centres.shape[0])
-    index = labels.long()
-    cos = (F.normalize(embeddings, dim=1) @ F.normalize(centres, dim=1).transpose(0, 1)).clamp(-1.0, 1.0)
-    target = target_fn(cos.gather(1, index[:, None]))
-    logits = scale * cos.scatter(1, index[:, None], target)
-    return _local_reduce(F.cross_entropy(logits, index, reduction="none"), reduction)
-
-
-@mixed_precision
-def arcface_loss(
-    embeddings: Tensor,
-    labels: Tensor,
-    centres: Tensor,
-    *,
-    margin: float = 0.5,
-    scale: float = 64.0,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""ArcFace (additive angular margin) loss: softmax cross-entropy on scaled cosines to class centres, the
-    true class's angle enlarged by ``margin``.
-
-    With :math:`\cos\theta_{ic}` the cosine between embedding :math:`i` and centre :math:`c`:
-
-    .. math::
-        \ell_i = -\log \frac{e^{s\,\psi(\theta_{iy_i})}}{e^{s\,\psi(\theta_{iy_i})} + \sum_{c \ne y_i}
-                 e^{s \cos\theta_{ic}}},
-        \qquad \psi(\theta) = \begin{cases} \cos(\theta + m) & \theta \le \pi - m \\
-                              \cos\theta - m \sin m & \text{otherwise} \end{cases}
-
-    The second branch keeps :math:`\psi` decreasing past :math:`\theta = \pi - m` (as insightface and
-    pytorch-metric-learning do). :math:`\cos(\theta + m)` is computed as
-    :math:`\cos\theta \cos m - \sqrt{1 - \cos^2\theta}\, \sin m` with the root's argument floored at the
-    smallest normal number, so the gradient is finite when an embedding points exactly at (or away from) a
-    centre (:math:`\cos\theta = \pm 1`). pytorch-metric-learning's ``ArcFaceLoss`` takes the margin in degrees
-    (default 28.6, i.e. 0.5 rad) and stores the centres transposed, ``(D, C)``; with those it gives the same
-    numbers.
-
-    Args:
-        embeddings: ``(N, D)`` embeddings, floating dtype (normalised inside).
-        labels: ``(N,)`` class indices in ``[0, C)``.
-        centres: ``(C, D)`` class centres (normalised inside); usually the Parameter of :class:`ArcFaceLoss`.
-        margin: the additive angular margin :math:`m` in radians, in ``[0, pi)`` (default 0.5).
-        scale: the scale :math:`s` of the cosines, > 0 (default 64.0).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-
-    Shape:
-        ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`, ``centres`` :math:`(C, D)`. Output: scalar, or
-        :math:`(N)` for ``"none"``.
-
-    Raises:
-        LossShapeError: ``embeddings`` or ``centres`` not 2-D, or of different widths; ``labels`` not ``(N,)``.
-        LossTypeError: integer ``embeddings`` or ``centres``, floating ``labels``.
-        LossValueError: ``labels`` outside ``[0, C)`` (value check).
-        LossOptionError: ``margin`` outside ``[0, pi)``, ``scale <= 0``, unknown ``reduction``.
-        NonFiniteError: NaN or Inf in ``embeddings`` or ``centres`` (value check).
-
-    References:
-        Deng, J., Guo, J., Xue, N., Zafeiriou, S. "ArcFace: Additive Angular Margin Loss for Deep Face
-        Recognition", 2019.
-
-    Example:
-        >>> import torch, losskit.functional as LF
-        >>> x, centres = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> print(round(float(LF.arcface_loss(x, torch.tensor([0]), centres, scale=4.0)), 4))
-        0.0294
-    """
-    name = "arcface_loss"
-    margin = _check_angle(name, margin)
-    cos_m, sin_m = math.cos(margin), math.sin(margin)
-
-    def target_fn(cos: Tensor) -> Tensor:
-        sin = (1.0 - cos * cos).clamp_min(torch.finfo(cos.dtype).tiny).sqrt()
-        return torch.where(cos >= -cos_m, cos * cos_m - sin * sin_m, cos - margin * sin_m)
-
-    return _margin_softmax(name, embeddings, labels, centres, scale, reduction, target_fn)
-
-
-@mixed_precision
-def cosface_loss(
-    embeddings: Tensor,
-    labels: Tensor,
-    centres: Tensor,
-    *,
-    margin: float = 0.35,
-    scale: float = 64.0,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""CosFace (large margin cosine) loss: softmax cross-entropy on scaled cosines to class centres, the true
-    class's cosine lowered by ``margin``.
-
-    .. math::
-        \ell_i = -\log \frac{e^{s (\cos\theta_{iy_i} - m)}}{e^{s (\cos\theta_{iy_i} - m)} + \sum_{c \ne y_i}
-                 e^{s \cos\theta_{ic}}}
-
-    pytorch-metric-learning's ``CosFaceLoss`` (centres stored ``(D, C)``) gives the same numbers.
-
-    Args:
-        embeddings: ``(N, D)`` embeddings, floating dtype (normalised inside).
-        labels: ``(N,)`` class indices in ``[0, C)``.
-        centres: ``(C, D)`` class centres (normalised inside); usually the Parameter of :class:`CosFaceLoss`.
-        margin: the cosine margin :math:`m` >= 0 (default 0.35).
-        scale: the scale :math:`s` > 0 (default 64.0).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-
-    Shape:
-        As :func:`arcface_loss`.
-
-    Raises:
-        LossOptionError: ``margin < 0``, ``scale <= 0``, unknown ``reduction``.
-        LossShapeError, LossTypeError, LossValueError, NonFiniteError: as :func:`arcface_loss`.
-
-    References:
-        Wang, H. et al. "CosFace: Large Margin Cosine Loss for Deep Face Recognition", 2018.
-
-    Example:
-        >>> import torch, losskit.functional as LF
-        >>> x, centres = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> print(round(float(LF.cosface_loss(x, torch.tensor([0]), centres, scale=4.0)), 4))
-        0.0716
-    """
-    name = "cosface_loss"
-    margin = V.check_positive(name, "margin", margin, allow_zero=True)
-    return _margin_softmax(name, embeddings, labels, centres, scale, reduction, lambda cos: cos - margin)
+# the family's other files, importable from here as before the split
+from .metric_contrastive import info_nce_loss, n_pair_loss, nt_xent_loss, supcon_loss  # noqa: E402, F401
+from .metric_pair import circle_loss, lifted_structure_loss, multi_similarity_loss  # noqa: E402, F401
+from .metric_proxy import _check_angle, arcface_loss, cosface_loss, proxy_anchor_loss, proxy_nca_loss  # noqa: E402, F401
