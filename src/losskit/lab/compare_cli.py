@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import math
+import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ..advisor import LOSS_MENU
-from .data import BUILTIN
+from ._extras import LabError
+from .data import BUILTIN, IMAGE_DEMOS
+from .train_torch import OPTIMIZERS
 
 __all__ = ["register"]
 
@@ -57,6 +63,88 @@ def _number(low: float, high: float = math.inf, *, low_open: bool = False, high_
     return parse
 
 
+def load_function(spec: str, option: str) -> Callable[..., Any]:
+    """``MODULE:FUNC`` -> the function: MODULE an importable module or a path to a ``.py`` file.
+
+    Raises:
+        LabError: a malformed spec, a module that is not found or fails to import, or a missing or non-callable
+            FUNC (one line naming which).
+    """
+    where = "compare"
+    module_name, sep, func = str(spec).rpartition(":")
+    if not sep or not module_name or not func:
+        raise LabError(f"{where}: {option} must be MODULE:FUNC (a module or a .py file, and a function in it), but "
+                       f"got {spec!r}; pass e.g. {option} my_data.py:make_{'data' if 'data' in option else 'model'}")
+    try:
+        if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+            path = os.path.abspath(module_name)
+            if not os.path.isfile(path):
+                raise LabError(f"{where}: {option} names the file {module_name!r}, but got no such file; check "
+                               "the path")
+            name = "losskit_user_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise LabError(f"{where}: {option} must name a Python file, but got {module_name!r}; pass a .py file")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module  # dataclasses and pickling look modules up by name
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except LabError:
+        raise
+    except ModuleNotFoundError as err:
+        raise LabError(f"{where}: {option} names the module {module_name!r}, but got {err}; pass an importable "
+                       "module or a path to a .py file") from None
+    except Exception as err:  # the user's module failed while importing: say where, in one line
+        raise LabError(f"{where}: {option} module {module_name!r} must import, but got {type(err).__name__}: "
+                       f"{err}; fix the module") from None
+    fn = getattr(module, func, None)
+    if fn is None:
+        public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        raise LabError(f"{where}: {option} names the function {func!r}, but got a module {module_name!r} without "
+                       f"it; functions there: {', '.join(public[:8]) or 'none'}")
+    if not callable(fn):
+        raise LabError(f"{where}: {option} must name a function, but got {func!r} of type {type(fn).__name__} in "
+                       f"{module_name!r}; name a function")
+    return fn
+
+
+def _user_data(spec: str) -> Any:
+    """Call ``--data``'s function: it must return ``(train, val, test)``."""
+    fn = load_function(spec, "--data")
+    try:
+        got = fn()
+    except Exception as err:
+        raise LabError(f"compare: --data function {spec!r} must run, but got {type(err).__name__}: {err}; fix the "
+                       "function") from None
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        what = type(got).__name__ + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else "")
+        raise LabError(f"compare: --data function {spec!r} must return (train, val, test), but got a {what}; "
+                       "return three datasets")
+    return got
+
+
+def _user_model(spec: str) -> Callable[[], Any]:
+    """``--model``'s function, checked once: it must return a torch ``nn.Module``."""
+    from torch import nn
+
+    fn = load_function(spec, "--model")
+
+    def make() -> nn.Module:
+        try:
+            model = fn()
+        except Exception as err:
+            raise LabError(f"compare: --model function {spec!r} must run, but got {type(err).__name__}: {err}; fix "
+                           "the function") from None
+        if not isinstance(model, nn.Module):
+            raise LabError(f"compare: --model function {spec!r} must return a torch.nn.Module, but got "
+                           f"{type(model).__name__}; return a fresh model")
+        return model
+
+    make.__qualname__ = spec
+    return make
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``losskit compare``."""
     p = subparsers.add_parser(
@@ -70,11 +158,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "resampled t-test with Holm's correction, and by at least --margin.",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", metavar="NAME", help=f"a data set bundled with scikit-learn: {', '.join(BUILTIN)}")
+    src.add_argument("--dataset", metavar="NAME", help=f"a data set bundled with scikit-learn: {', '.join(BUILTIN)}; "
+                     f"or {', '.join(IMAGE_DEMOS)} (the 8x8 digits as 1x8x8 images and a small CNN)")
     src.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (numeric columns as they are, "
                      "categorical ones one-hot encoded, missing values imputed)")
-    p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column)")
-    p.add_argument("--task", choices=("binary", "multiclass", "regression"), help="override the inferred task")
+    src.add_argument("--data", metavar="MODULE:FUNC",
+                     help="your own data: FUNC() in MODULE (importable, or a path to a .py file) returns (train, val, "
+                     "test), torch Datasets or DataLoaders of (input, target) pairs; needs --model")
+    p.add_argument("--model", metavar="MODULE:FUNC",
+                   help="with --data: FUNC() returns a fresh torch.nn.Module (called once per run after the run's "
+                   "seed is set, so every loss starts from the same weights)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw",
+                   help="with --data or digits-images: the optimizer (default adamw; sgd uses momentum 0.9)")
+    p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column); "
+                   "several 0/1 columns a,b,c make a multi-label target")
+    p.add_argument("--task", choices=("binary", "multiclass", "regression", "multilabel"),
+                   help="override the inferred task (multilabel: with --data, (L,) 0/1 target vectors)")
     p.add_argument("--losses", default="auto", metavar="auto|a,b,c",
                    help=f"'auto' (default: the advisor's candidates) or names among: {', '.join(LOSS_MENU)}")
     p.add_argument("--candidates", type=_integer(1), default=4, metavar="N",
@@ -132,9 +231,18 @@ def _main(args: argparse.Namespace) -> int:
 
     # under torchrun the processes train together and only rank 0 prints; a process that stops or dies ends the
     # others' runs within --timeout (PeerLostError: one line on every rank, exit code 1)
+    data = model_fn = None
+    if args.model is not None and args.data is None:
+        raise LabError("compare: --model goes with --data, but got --model without it; pass --data MODULE:FUNC too")
+    if args.data is not None:
+        if args.model is None:
+            raise LabError("compare: --data needs --model MODULE:FUNC returning a fresh torch.nn.Module, but got none; "
+                           "pass --model")
+        data, model_fn = _user_data(args.data), _user_model(args.model)
     with process_group(timeout=args.timeout), PeerLostError.translate(args.timeout):
         result = compare(
-            args.dataset, csv=args.csv, target=args.target, task=args.task, losses=args.losses,
+            args.dataset, data=data, model_fn=model_fn, optimizer=args.optimizer, csv=args.csv, target=args.target,
+            task=args.task, losses=args.losses,
             candidates=args.candidates, epochs=args.epochs, runs=args.runs, patience=args.patience,
             batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, hidden=args.hidden,
             dropout=args.dropout, amp=args.amp, accumulate=args.accumulate, imbalance=args.imbalance,

@@ -25,9 +25,12 @@ import numpy as np
 
 from ._extras import LabError, require
 
-__all__ = ["BUILTIN", "Dataset", "Prepared", "load_builtin", "load_csv", "load_data", "prepare"]
+__all__ = ["BUILTIN", "IMAGE_DEMOS", "Dataset", "Prepared", "digits_images", "load_builtin", "load_csv",
+           "load_csv_multilabel", "load_data", "prepare", "torch_splits"]
 
 BUILTIN = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+IMAGE_DEMOS = ("digits-images",)
+"""Bundled demos of the Dataset path (:mod:`losskit.lab.byo`): ``digits-images``, :func:`digits_images`."""
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "--", "missing"}
 MIN_PER_CLASS = 3
 """A stratified train/validation/test split needs every class in every part."""
@@ -384,6 +387,73 @@ def load_csv(path: str | os.PathLike, target: str | None = None, *, task: str | 
     return Dataset(name, X, y, task_name, names, target, class_names, notices, onehot)  # type: ignore[arg-type]
 
 
+def load_csv_multilabel(path: str | os.PathLike, targets: list[str], *, where: str = "compare") -> Dataset:
+    """A CSV whose target is several 0/1 label columns (``--target a,b,c``): a multi-label task. The features are
+    read as :func:`load_csv` reads them (the other label columns left out); every label value must be 0 or 1.
+
+    Raises:
+        LabError: fewer than two or repeated label columns, a label column that is not in the header, a blank or a
+            value other than 0/1 in one (named by column and line), and :func:`load_csv`'s errors.
+    """
+    p = str(path)
+    if len(targets) < 2 or len(set(targets)) != len(targets):
+        raise LabError(f"{where}: a multi-label target must name two or more distinct columns, but got "
+                       f"{','.join(targets)!r}; pass e.g. --target a,b,c (one column: --target a)")
+    base = load_csv(p, targets[0], where=where)
+    fh, dialect = _open_csv(p, where)
+    with fh, _csv_errors(p, where):
+        rows = _rows(fh, dialect)
+        header = [h.strip() for h in next(rows)[1]]
+        missing = [t for t in targets if t not in header]
+        if missing:
+            close = difflib.get_close_matches(missing[0], header, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"columns are {', '.join(header)}"
+            raise LabError(f"{where}: target must be columns of {os.path.basename(p)!r}, but got {missing[0]!r}; "
+                           f"{hint}")
+        index = [header.index(t) for t in targets]
+        labels: list[list[int]] = []
+        for line, r in rows:
+            row = []
+            for t, j in zip(targets, index):
+                v = r[j].strip()
+                if v not in ("0", "1", "0.0", "1.0"):
+                    raise LabError(f"{where}: multi-label column {t!r} must hold 0 or 1, but got {v!r} on line "
+                                   f"{line}; encode each label as 0/1 and fill blanks")
+                row.append(int(float(v)))
+            labels.append(row)
+    y = np.asarray(labels, dtype=np.int64)
+    # the other label columns were read as features: leave them out (a numeric column, or a one-hot block)
+    others = set(targets[1:])
+    in_block = {k: start for start, stop in base.onehot for k in range(start, stop)}
+    keep = [k for k, n in enumerate(base.feature_names)
+            if (base.feature_names[in_block[k]].split("=", 1)[0] if k in in_block else n) not in others]
+    remap = {old: new for new, old in enumerate(keep)}
+    onehot = [(remap[a], remap[b - 1] + 1) for a, b in base.onehot if a in remap]
+    notices = [n for n in base.notices if not any(f"column {o!r}" in n for o in others)]
+    if not keep:
+        raise LabError(f"{where}: csv must have at least one feature column besides the labels {','.join(targets)!r}, "
+                       f"but got none in {p!r}; check the file")
+    notices.append(f"multi-label target: {len(targets)} 0/1 columns ({', '.join(targets)}), positives per label "
+                   f"{y.sum(0).tolist()} of {len(y)} rows")
+    return Dataset(base.name, base.X[:, keep], y, "multilabel", [base.feature_names[k] for k in keep],
+                   ",".join(targets), list(targets), notices, onehot)
+
+
+def torch_splits(data: Dataset) -> Any:
+    """``split -> (train, val, test)``: the table's split of seed ``split`` (:func:`prepare`) as
+    ``TensorDataset`` objects of standardised features and targets, for the Dataset path of ``compare`` (a CSV with
+    a multi-label target trains there)."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    def make(split: int) -> tuple[Any, Any, Any]:
+        p = prepare(data, seed=split)
+        return tuple(TensorDataset(torch.as_tensor(x), torch.as_tensor(y))  # type: ignore[return-value]
+                     for x, y in ((p.X_train, p.y_train), (p.X_val, p.y_val), (p.X_test, p.y_test)))
+
+    return make
+
+
 def load_data(dataset: str | None = None, csv_path: str | None = None, target: str | None = None, *,
               task: str | None = None, where: str = "compare") -> Dataset:
     """:func:`load_builtin` or :func:`load_csv`, as the CLI's ``--dataset`` / ``--csv``."""
@@ -392,6 +462,9 @@ def load_data(dataset: str | None = None, csv_path: str | None = None, target: s
                        f"csv={csv_path!r}; pass --dataset NAME or --csv FILE --target COLUMN")
     if dataset is not None:
         return load_builtin(dataset, where=where)
+    if target is not None and "," in target:
+        return load_csv_multilabel(csv_path, [t.strip() for t in target.split(",") if t.strip()],  # type: ignore[arg-type]
+                                   where=where)
     return load_csv(csv_path, target, task=task, where=where)  # type: ignore[arg-type]
 
 
@@ -428,7 +501,7 @@ class Prepared:
 
 def _split_indices(data: Dataset, rng: np.random.Generator, where: str) -> tuple[np.ndarray, ...]:
     fractions = (0.6, 0.2)
-    if data.task == "regression":
+    if data.task in ("regression", "multilabel"):  # multi-label rows: a random split (no single class to stratify)
         if data.num_rows < MIN_ROWS_REGRESSION:
             raise LabError(f"{where}: a train/validation/test split needs at least {MIN_ROWS_REGRESSION} rows, but "
                            f"got {data.num_rows}; use a larger data set")
@@ -452,6 +525,21 @@ def _split_indices(data: Dataset, rng: np.random.Generator, where: str) -> tuple
         parts[1].append(idx[n_tr : n_tr + n_va])
         parts[2].append(idx[n_tr + n_va :])
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)
+
+
+def digits_images(split: int = 0) -> tuple[Any, Any, Any]:
+    """scikit-learn's 8x8 digits as ``(1, 8, 8)`` float images (pixels 0..16 scaled to 0..1) with their class
+    index: the stratified 60/20/20 train/validation/test split of seed ``split`` (as :func:`prepare`), each a
+    ``torch.utils.data.TensorDataset`` of ``(image, label)`` pairs."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    data = load_builtin("digits")
+    parts = _split_indices(data, np.random.default_rng(split), "digits-images")
+    images = torch.as_tensor(data.X / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    labels = torch.as_tensor(data.y, dtype=torch.long)
+    train, val, test = (TensorDataset(images[idx], labels[idx]) for idx in parts)
+    return train, val, test
 
 
 def _impute_and_scale(data: Dataset, tr: np.ndarray, va: np.ndarray, te: np.ndarray,
@@ -540,20 +628,21 @@ def prepare(
     target's units. Missing feature values are imputed and the features standardised with statistics of the
     training rows only (:func:`_impute_and_scale`).
     """
+    classification = data.task in ("binary", "multiclass")
+    regression = data.task == "regression"
     if target_transform not in TARGET_TRANSFORMS:
         raise LabError(f"{where}: target_transform must be one of None, 'log', but got {target_transform!r}; pass "
                        "--target-transform log or leave it out")
-    if target_transform is not None and data.task != "regression":
+    if target_transform is not None and not regression:
         raise LabError(f"{where}: target_transform applies to regression targets, but got a {data.task} task; drop "
                        "--target-transform")
-    classification = data.task != "regression"
     if imbalance is not None and not (classification and 0.0 < imbalance <= 1.0):
         raise LabError(f"{where}: imbalance must be a ratio in (0, 1] on a classification task, but got {imbalance!r}"
                        f" on a {data.task} task; pass e.g. --imbalance 0.05 with a classification data set")
     if label_noise and not (classification and 0.0 <= label_noise < 1.0):
         raise LabError(f"{where}: label_noise must be a share in [0, 1) on a classification task, but got "
                        f"{label_noise!r} on a {data.task} task; use --outliers for regression")
-    if outliers and not (not classification and 0.0 <= outliers < 1.0):
+    if outliers and not (regression and 0.0 <= outliers < 1.0):
         raise LabError(f"{where}: outliers must be a share in [0, 1) on a regression task, but got {outliers!r} on a "
                        f"{data.task} task; use --label-noise or --imbalance for classification")
     rng = np.random.default_rng(seed)
@@ -581,7 +670,7 @@ def prepare(
             part[flip] = (part[flip] + rng.integers(1, C, size=int(flip.sum()))) % C
         notices.append(f"label noise {label_noise:g}: about {label_noise:.0%} of the training and validation labels "
                        "changed to another class at random; test labels are clean")
-    if not classification and outliers > 0:
+    if regression and outliers > 0:
         y_tr, y_va = y_tr.astype(np.float64), y_va.astype(np.float64)
         sd = float(np.std(y[tr]))
         for part in (y_tr, y_va):
@@ -593,9 +682,9 @@ def prepare(
     X_tr, X_va, X_te = _impute_and_scale(data, tr, va, te, notices)
     center, spread = 0.0, 1.0
     y_te = y[te]
-    if not classification and target_transform == "log":
+    if regression and target_transform == "log":
         y_tr, y_va = _log_target(y_tr, y_va, data, outliers, notices, where)
-    if not classification:
+    if regression:
         center = float(np.median(y_tr))
         spread = float(1.4826 * np.median(np.abs(y_tr - center))) or float(np.std(y_tr)) or 1.0
         notices.append(f"the losses see the target scaled by the training median {center:.4g} and robust sigma "
@@ -606,5 +695,5 @@ def prepare(
     counts_tr = np.bincount(y_tr, minlength=data.num_classes or 0).tolist() if classification else None
     return Prepared(
         X_tr, y_tr, X_va, y_va, X_te, y_te, data.task, data.num_classes,
-        center, spread, notices, counts_tr, y_transform=target_transform if not classification else None,
+        center, spread, notices, counts_tr, y_transform=target_transform if regression else None,
     )

@@ -14,6 +14,10 @@ Classification, from the predicted class probabilities ``(N, C)``:
 * the expected calibration error (15 equal-width bins of the top-class confidence; Guo et al., "On Calibration of
   Modern Neural Networks", 2017).
 
+Multi-label, from the label probabilities ``(N, L)`` and 0/1 targets ``(N, L)`` (:func:`multilabel_metrics`): mAP
+(the mean over labels of their average precision), micro- and macro-F1 at probability 0.5, ROC AUC per label and
+its mean, and the mean binary log-loss.
+
 Regression: MAE, RMSE and R².
 """
 
@@ -22,12 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["HIGHER_IS_BETTER", "average_precision", "balanced_accuracy", "brier_score", "classification_metrics",
-           "confusion_matrix", "expected_calibration_error", "log_loss", "regression_metrics", "roc_auc"]
+           "confusion_matrix", "expected_calibration_error", "log_loss", "multilabel_metrics", "regression_metrics",
+           "roc_auc"]
 
 HIGHER_IS_BETTER = {
     "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "minority_recall": True, "ece": False,
     "roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
-    "mae": False, "rmse": False, "r2": True,
+    "mae": False, "rmse": False, "r2": True, "map": True, "micro_f1": True,
 }
 
 
@@ -154,6 +159,42 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
         "brier": brier_score(y_true, probs),
         "ece": expected_calibration_error(y_true, probs),
         "per_class_recall": [float(r) if s else None for r, s in zip(recall, support)],
+    }
+
+
+def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, object]:
+    """Multi-label metrics of 0/1 targets ``(N, L)`` and label probabilities ``(N, L)``; a label is predicted when its
+    probability is at least ``threshold``.
+
+    * ``map``: the mean over labels with a positive row of their average precision (scikit-learn's
+      ``average_precision_score(average="macro")`` on those labels);
+    * ``micro_f1`` (F1 of all the label decisions pooled) and ``macro_f1`` (the mean of the per-label F1, a label
+      with no positive and no predicted positive counting 0, as scikit-learn's ``zero_division=0``);
+    * ``per_label_auc`` (``None`` for a label with only one class in ``y_true``) and ``roc_auc``, their mean;
+    * ``log_loss``: the mean binary cross-entropy over all entries (probabilities clipped to ``[1e-15, 1 - 1e-15]``).
+    """
+    y = np.asarray(y_true, dtype=np.int64).reshape(len(y_true), -1)
+    p = np.asarray(probs, dtype=np.float64).reshape(y.shape)
+    pred = p >= threshold
+    pos = y == 1
+    tp = (pred & pos).sum(0).astype(np.float64)
+    fp = (pred & ~pos).sum(0).astype(np.float64)
+    fn = (~pred & pos).sum(0).astype(np.float64)
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1.0)
+    aps = [_binary_ap(pos[:, k], p[:, k]) for k in range(y.shape[1])]
+    aucs = [_binary_auc(pos[:, k], p[:, k]) for k in range(y.shape[1])]
+    aps = [a for a in aps if np.isfinite(a)]
+    scored = [a for a in aucs if np.isfinite(a)]
+    q = np.clip(p, 1e-15, 1 - 1e-15)
+    return {
+        "map": float(np.mean(aps)) if aps else float("nan"),
+        "micro_f1": float(micro),
+        "macro_f1": float(f1.mean()),
+        "roc_auc": float(np.mean(scored)) if scored else float("nan"),
+        "log_loss": float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()),
+        "per_label_auc": [float(a) if np.isfinite(a) else None for a in aucs],
     }
 
 

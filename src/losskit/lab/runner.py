@@ -39,21 +39,26 @@ from .. import distributed as lkd
 from ..doctor import CurveDiagnosis, diagnose_curves
 from . import provenance, stats
 from ._extras import LabError, check_network, make_dir, require
-from .data import Dataset, Prepared, load_data, prepare
+from .data import IMAGE_DEMOS, Dataset, Prepared, digits_images, load_data, prepare, torch_splits
 from .ddp import in_process_group, is_main
 from .metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
-from .train import RunResult, TrainConfig, train_run
+from .train import RunResult, TrainConfig, make_mlp, train_run
+from .train_torch import make_small_cnn
 
 __all__ = ["CompareResult", "LossSummary", "compare", "default_margin", "primary_metric", "tune_threshold"]
 
 CLASSIFICATION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "minority_recall", "roc_auc", "pr_auc",
                           "log_loss", "brier", "ece")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
+MULTILABEL_METRICS = ("map", "micro_f1", "macro_f1", "roc_auc", "log_loss")
 TABLE_METRICS = {"classification": ("balanced_accuracy", "minority_recall", "macro_f1", "roc_auc", "pr_auc",
-                                    "log_loss", "brier", "ece"), "regression": REGRESSION_METRICS}
+                                    "log_loss", "brier", "ece"), "regression": REGRESSION_METRICS,
+                 "multilabel": MULTILABEL_METRICS}
 """The terminal table's columns (``results.json`` and ``report.html`` have every metric)."""
 DEFAULT_CANDIDATES = 4
 DEFAULT_RUNS = 10
+DEMO_RUNS, DEMO_EPOCHS = 5, 40
+"""``compare --dataset digits-images``: 5 runs of at most 40 epochs by default (under 2 minutes on 2 cores)."""
 MIN_STEPS = 400
 """Automatic epochs: enough for at least this many optimizer steps (at least 40 and at most :data:`MAX_EPOCHS`)."""
 MAX_EPOCHS = 300
@@ -63,8 +68,9 @@ RELATIVE_MARGIN = 0.01
 
 
 def primary_metric(task: str) -> str:
-    """The metric that names the winner: balanced accuracy (classification) or test MAE (regression)."""
-    return "mae" if task == "regression" else "balanced_accuracy"
+    """The metric that names the winner: balanced accuracy (classification), test MAE (regression) or mAP
+    (multi-label: threshold-free, so a loss that only shifts the label probabilities is not favoured)."""
+    return {"regression": "mae", "multilabel": "map"}.get(task, "balanced_accuracy")
 
 
 def default_margin(metric: str, baseline_mean: float) -> float:
@@ -163,14 +169,15 @@ class CompareResult:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return REGRESSION_METRICS if self.task == "regression" else CLASSIFICATION_METRICS
+        return {"regression": REGRESSION_METRICS, "multilabel": MULTILABEL_METRICS}.get(self.task,
+                                                                                       CLASSIFICATION_METRICS)
 
     def summary(self, name: str) -> LossSummary:
         return next(s for s in self.summaries if s.name == name)
 
     def table(self) -> str:
         """The terminal table: one row per loss, ``mean ± std`` over runs, the primary metric first."""
-        shown = TABLE_METRICS["regression" if self.task == "regression" else "classification"]
+        shown = TABLE_METRICS.get(self.task, TABLE_METRICS["classification"])
         cols = [self.metric] + [m for m in shown if m != self.metric]
         head = ["loss"] + [c + (" ↑" if HIGHER_IS_BETTER[c] else " ↓") for c in cols] + ["best epoch", "notes"]
         rows = [head]
@@ -484,8 +491,10 @@ def compare(
     alpha: float = stats.ALPHA,
     out: str | os.PathLike | None = "losskit-out",
     progress: bool = True,
-    model_fn: Callable[[int, int], nn.Module] | None = None,
+    model_fn: Callable[..., nn.Module] | None = None,
     log: Callable[[str], None] | None = None,
+    data: Any = None,
+    optimizer: str = "adamw",
 ) -> CompareResult:
     """Train the same network with each loss over ``runs`` paired runs and compare them on the test split.
 
@@ -517,6 +526,18 @@ def compare(
             folder and moved into place at the end; ``None`` writes nothing.
         progress: a tqdm progress bar on stderr.
         log: where progress notes go (default: stderr when ``progress``).
+        data, model_fn, optimizer: your own model and data (:mod:`losskit.lab.byo`): ``data`` is
+            ``(train, val, test)``, map-style ``torch.utils.data.Dataset`` objects (or ``DataLoader`` objects) of
+            ``(input, target)`` pairs, and ``model_fn()`` returns a fresh ``nn.Module``, called once per run after
+            the run's seed is set (every loss of a run starts from the same weights). With one fixed split the runs
+            vary the seed only and the verdict uses the paired t-test over seeds; ``data`` may instead be a function
+            ``split -> (train, val, test)`` for repeated splits (the corrected test). ``task`` is then given or
+            inferred from the targets (int scalars: binary / multiclass; float scalars: regression; ``(L,)`` 0/1
+            vectors: multilabel); ``losses`` may also be a list mixing menu names with loss Modules or callables,
+            or a mapping name -> Module / callable, so a loss of your own competes with the menu's. ``optimizer``:
+            ``"adamw"`` (default), ``"adam"`` or ``"sgd"`` (momentum 0.9); epochs default to 20 with a patience of
+            5; ``hidden``, ``dropout`` and the stress options do not apply. ``dataset="digits-images"`` is the
+            bundled demo: scikit-learn's 8x8 digits as 1x8x8 images and a small CNN, over repeated splits.
 
     Under ``torchrun --nproc_per_node=K`` (or an initialised process group of K ranks) every rank trains on its
     shard of each mini-batch with the loss of the whole mini-batch, and every rank returns the same result, equal
@@ -535,6 +556,9 @@ def compare(
     if runs is not None and seeds is not None and runs != seeds:
         raise LabError(f"{where}: runs and seeds name the same option, but got runs={runs!r} and seeds={seeds!r}; "
                        "pass only runs")
+    demo = isinstance(dataset, str) and dataset.strip().lower().replace("_", "-") in IMAGE_DEMOS
+    if demo and runs is None and seeds is None:
+        runs = DEMO_RUNS
     runs = DEFAULT_RUNS if runs is None and seeds is None else (runs if runs is not None else seeds)
     for arg, value, low in (("epochs", epochs, 1), ("runs", runs, 1), ("batch_size", batch_size, 1),
                             ("accumulate", accumulate, 1), ("candidates", candidates, 1), ("patience", patience, 0)):
@@ -559,14 +583,36 @@ def compare(
     out_dir = _check_out(out, where)
     if out_dir is not None:
         require("matplotlib", what=where)
+    if demo:
+        data, model_fn, dataset = digits_images, make_small_cnn, None
+        epochs = DEMO_EPOCHS if epochs is None else epochs
+    if data is not None:
+        return _compare_datasets(data, model_fn, dataset=dataset, csv=csv, task=task, losses=losses,
+                                 candidates=candidates, runs=runs, epochs=epochs, patience=patience,
+                                 batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                                 amp=amp, accumulate=accumulate, imbalance=imbalance, label_noise=label_noise,
+                                 outliers=outliers, target_transform=target_transform, ordinal=ordinal,
+                                 split_seed=split_seed, margin=margin, alpha=alpha, out_dir=out_dir,
+                                 progress=progress, log=log)
     if isinstance(dataset, Dataset):
         data = dataset
     else:
         data = load_data(dataset, csv, target, task=task, where=where)
     if task is not None and task != data.task:
-        if task == "regression" or data.task == "regression" or task == "binary":
+        if "regression" in (task, data.task) or "multilabel" in (task, data.task) or task == "binary":
             raise LabError(f"{where}: task must match the target, but got task={task!r} for a {data.task} target "
                            f"{data.target_name!r}; drop --task or pick another column")
+    if data.task == "multilabel":  # several 0/1 label columns: the Dataset path, with the MLP
+        width, labels = int(data.X.shape[1]), int(data.y.shape[1])
+        make = ((lambda: make_mlp(width, labels, tuple(hidden), float(dropout))) if model_fn is None
+                else (lambda: model_fn(width, labels)))
+        return _compare_datasets(torch_splits(data), make, dataset=None, csv=None, task="multilabel",
+                                 losses=losses, candidates=candidates, runs=runs, epochs=epochs, patience=patience,
+                                 batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                                 amp=amp, accumulate=accumulate, imbalance=imbalance, label_noise=label_noise,
+                                 outliers=outliers, target_transform=target_transform, ordinal=ordinal,
+                                 split_seed=split_seed, margin=margin, alpha=alpha, out_dir=out_dir,
+                                 progress=progress, log=log, name=data.name, lab_model=model_fn is None)
     if ordinal and data.task == "regression":
         raise LabError(f"{where}: ordinal applies to ordered classes, but got a regression target "
                        f"{data.target_name!r}; drop --ordinal (or pass --task multiclass for integer grades)")
@@ -668,6 +714,37 @@ def compare(
         _write(result, splits, out_dir)
         result.seconds = time.perf_counter() - started
     return result
+
+
+def _compare_datasets(data: Any, model_fn: Callable[..., nn.Module] | None, *, dataset: Any, csv: str | None,
+                      imbalance: float | None, label_noise: float, outliers: float, target_transform: str | None,
+                      ordinal: bool, name: str | None = None, lab_model: bool = False, **options: Any
+                      ) -> CompareResult:
+    """The Dataset path of :func:`compare` (:mod:`losskit.lab.byo`), after the checks of the options it shares."""
+    from .byo import compare_torch
+
+    where = "compare"
+    if dataset is not None or csv is not None:
+        raise LabError(f"{where}: data replaces dataset and csv, but got data with dataset={dataset!r} / "
+                       f"csv={csv!r}; pass one data source")
+    if model_fn is None:
+        raise LabError(f"{where}: data needs model_fn, a function returning a fresh torch.nn.Module, but got none; "
+                       "pass model_fn=lambda: MyNet() (--model MODULE:FUNC)")
+    stress = {"imbalance": imbalance, "label_noise": label_noise or None, "outliers": outliers or None,
+              "target_transform": target_transform, "ordinal": ordinal or None}
+    given = [k for k, v in stress.items() if v is not None]
+    if given:
+        raise LabError(f"{where}: {given[0]} applies to single-target tables (a bundled set or a CSV), but got it with "
+                       f"data of your own or a multi-label target; drop {given[0]} (apply it in your Dataset)")
+    if lkd.is_distributed():
+        raise LabError(f"{where}: data of your own trains in one process, but got {lkd.world_size()} processes; run "
+                       "it without torchrun")
+    demo = data is digits_images
+    own = not (demo or lab_model)
+    with _threads(None if own else 1):  # the lab's CNN and MLP are too small for more threads to pay (the demo's
+        # CNN: 2.9 s a run on one thread, 5.4 s on two)
+        return compare_torch(data, model_fn, name=name or ("digits-images" if demo else "custom"),
+                             on_own_threads=own, **options)
 
 
 def _write(result: CompareResult, prepared: Prepared | Sequence[Prepared], out_dir: str) -> None:

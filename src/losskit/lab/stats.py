@@ -182,7 +182,9 @@ def corrected_ttest(diffs: Sequence[float] | np.ndarray, *, n_train: float, n_te
 
     Args:
         diffs: one paired difference per run (same split and seed for both losses).
-        n_train: rows a run learns from (outside its test split). n_test: rows of its test split.
+        n_train: rows a run learns from (outside its test split). n_test: rows of its test split. With one fixed
+            split whose runs vary only the seed there is no overlap of test sets to correct for: ``n_train=math.inf``
+            gives the plain paired t-test (variance ``S^2/J``).
         alpha: for the confidence interval.
 
     Returns:
@@ -318,7 +320,9 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "test": "Nadeau-Bengio corrected resampled t-test (variance x (1/J + n_test/n_train)), two-sided",
+            "test": ("Nadeau-Bengio corrected resampled t-test (variance x (1/J + n_test/n_train)), two-sided"
+                     if math.isfinite(self.n_train) else
+                     "paired t-test over seeds on one fixed split (variance x 1/J: n_train = inf), two-sided"),
             "correction": "Holm over all pairs (winner); Holm over the comparisons with the baseline (vs baseline)",
             "metric": self.metric, "higher_is_better": self.higher_is_better, "alpha": self.alpha,
             "margin": self.margin, "n_train": self.n_train, "n_test": self.n_test, "runs": self.runs,
