@@ -126,7 +126,9 @@ def test_python_api_paired_starts_and_a_custom_loss(tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["comparison"]["test"].startswith("paired t-test over seeds")
     assert saved["config"]["split"] == "fixed"
-    assert (tmp_path / "out" / "report.html").read_text().count("hinge") >= 1
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "hinge" in page and "the paired t-test over 2 seeds on one fixed split" in page
+    assert "Nadeau" not in page
     # the diagnoses of the curve doctor are there for every run of every loss, the custom one included
     assert len(hinge.diagnoses) == 2 and all(d.verdict for d in hinge.diagnoses)
 
@@ -179,6 +181,8 @@ def test_multilabel_end_to_end(tmp_path):
     assert len(run.metrics["per_label_auc"]) == 4 and run.probabilities.shape == (80, 4)
     saved = json.loads((tmp_path / "ml" / "results.json").read_text())
     assert saved["task"] == "multilabel" and "map" in saved["losses"][0]["mean"]
+    page = (tmp_path / "ml" / "report.html").read_text()
+    assert "<h2>Per label</h2>" in page and "Test ROC AUC of each label" in page
 
 
 def test_multilabel_csv_target_columns(tmp_path, capsys):

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .data import Prepared
 from .metrics import HIGHER_IS_BETTER
 from .report_data import baseline_and_best, paired, per_class
@@ -102,10 +104,13 @@ def _verdict(result: CompareResult, gains: Figure | None) -> str:
         f"<tr><td>{e(p.a)}</td><td>{e(p.b)}</td><td>{p.test.mean:+.3g}</td><td>[{_g(p.test.ci[0])}, "
         f"{_g(p.test.ci[1])}]</td><td>{_g(p.test.p_value)}</td><td>{_g(p.p_holm)}</td><td class='small'>"
         f"{e(' '.join(f'{d:+.3g}' for d in p.diffs))}</td></tr>" for p in c.pairs)
+    test = (f"Nadeau and Bengio's corrected resampled t-test over {c.runs} runs (variance × (1/J + n_test/n_train), "
+            f"n_test/n_train = {c.n_test:.0f}/{c.n_train:.0f})" if math.isfinite(c.n_train) else
+            f"the paired t-test over {c.runs} seeds on one fixed split (variance × 1/J: the runs share the split, "
+            "so there is no overlap of test sets to correct for, and the verdict holds for this test set only)")
     return (f"<p>Each loss against the baseline on test {e(c.metric.replace('_', ' '))}: the mean of the paired "
-            f"per-run differences (positive: better), its {level} interval and p-value from Nadeau and Bengio's "
-            f"corrected resampled t-test over {c.runs} runs (variance × (1/J + n_test/n_train), n_test/n_train = "
-            f"{c.n_test:.0f}/{c.n_train:.0f}), and the p-value Holm-adjusted over these comparisons; margin "
+            f"per-run differences (positive: better), its {level} interval and p-value from {e(test)}, and the "
+            f"p-value Holm-adjusted over these comparisons; margin "
             f"{c.margin:.3g}, alpha {c.alpha:g}.</p>{table}{_img(gains)}"
             f"<details><summary>Every pair ({len(c.pairs)}, Holm over all of them: the winner rule)</summary>"
             f"<table><tr><th>a</th><th>b</th><th>gain of a</th><th>{level} CI</th><th>p</th><th>p (Holm)</th>"
@@ -153,6 +158,25 @@ def _per_class(result: CompareResult, splits: Sequence[Prepared]) -> str:
             "class's test rows, so it sums to the test-set size.</p>" + "".join(out))
 
 
+def _per_label(result: CompareResult) -> str:
+    """Multi-label: each label's test ROC AUC, mean ± standard deviation over the runs (``per_label_auc``)."""
+    losses = [s for s in result.summaries if s.kind == "loss"]
+    labels = result.class_names or [str(k) for k in range(len(losses[0].runs[0].metrics["per_label_auc"]))]  # type: ignore[arg-type]
+    body = []
+    for s in losses:
+        table = np.asarray([[np.nan if v is None else v for v in r.metrics["per_label_auc"]] for r in s.runs],  # type: ignore[attr-defined]
+                           dtype=np.float64)
+        cells = []
+        for col in table.T:
+            col = col[np.isfinite(col)]
+            spread = float(col.std(ddof=1)) if col.size > 1 else 0.0
+            cells.append(f"<td>{_g(float(col.mean()))} ± {_g(spread)}</td>" if col.size else "<td>–</td>")
+        body.append(f"<tr><td>{e(s.name)}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{e(str(n))}</th>" for n in labels)
+    return ("<p>Test ROC AUC of each label, mean ± sample standard deviation over the runs (– where a test split "
+            f"holds one class of the label).</p><table class='num'><tr><th>loss</th>{head}</tr>{''.join(body)}</table>")
+
+
 def _doctor(result: CompareResult) -> str:
     rows = "".join(
         f"<tr><td>{e(s.name)}</td><td>{r.seed}</td><td>{len(r.train_losses)}</td><td>{r.best_epoch}</td>"
@@ -196,6 +220,8 @@ def render(result: CompareResult, splits: Sequence[Prepared], figures: Mapping[s
         sections.append(("per-class", "Per class", _per_class(result, splits)))
         sections.append(("confusion", "Confusion matrices", _img(f("confusion"))))
         sections.append(("calibration", "Calibration", _img(f("calibration"))))
+    if result.task == "multilabel":
+        sections.append(("per-label", "Per label", _per_label(result)))
     if f("roc_pr") is not None:
         sections.append(("roc-pr", "ROC and precision-recall", _img(f("roc_pr"))))
     if result.task == "regression":
