@@ -242,3 +242,260 @@ def test_text_and_json_views():
     assert "task: binary" in text and rec.code in text
     d = rec.to_dict()
     assert d["task"] == "binary" and d["candidates"][0]["name"] == "bce"
+
+
+# --------------------------------------------------------------------------------------------
+# ranking data (task="ranking")
+# --------------------------------------------------------------------------------------------
+def _run_ranking(cand, relevance, mask=None):
+    """Build the candidate's Module and call it on scores of the relevance's shape: a finite loss."""
+    scores = torch.randn(relevance.shape, generator=torch.Generator().manual_seed(0))
+    loss = cand.build()(scores, relevance.float(), mask)
+    assert loss.shape == () and torch.isfinite(loss), cand.name
+    return loss
+
+
+GRADED = torch.tensor([[3, 2, 1, 0, 0], [0, 0, 0, 0, 0], [2, 1, 1, 0, 4], [1, 0, 0, 0, 0]])
+GRADED_MASK = torch.tensor([[True] * 5, [True] * 5, [True] * 5, [True, True, True, False, False]])
+
+
+def test_ranking_graded_relevance_puts_lambda_loss_first_and_reports_empty_lists():
+    rec = recommend(GRADED, task="ranking", mask=GRADED_MASK)
+    assert rec.task == "ranking" and rec.stats.graded and rec.stats.num_levels == 5
+    assert _names(rec)[:3] == ["lambda", "neural-ndcg", "listnet"]
+    assert next(c for c in rec.candidates if c.name == "listnet").baseline
+    # by hand: list 1 has no relevant item; real items 5, 5, 5, 3
+    assert rec.stats.no_relevant_share == pytest.approx(0.25) and rec.stats.unrankable_share == pytest.approx(0.25)
+    assert (rec.stats.list_length_min, rec.stats.list_length_max) == (3, 5)
+    assert any("25.0% of the lists (1 of 4) have no relevant item" in r and "0" in r for r in rec.reasons)
+    # by hand, tied pairs of the rankable lists 0, 2, 3: 1 (the two 0s) + 1 (the two 1s) + 1 (0, 0 of 3 items)
+    # over 10 + 10 + 3 pairs
+    assert rec.stats.tie_share == pytest.approx(3 / 23)
+    assert rec.best.options == {"weighting": "ndcg_loss2pp", "mu": 10.0, "sigma": 1.0, "gain": "exp2"}
+    for cand in rec.candidates:
+        _run_ranking(cand, GRADED, GRADED_MASK)
+
+
+def test_ranking_binary_relevance_puts_ranknet_first_and_listnet_linear():
+    rel = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]])
+    rec = recommend(rel, task="ranking")
+    assert not rec.stats.graded and _names(rec)[0] == "ranknet"
+    assert rec.stats.no_relevant_share == pytest.approx(0.25)
+    listnet = next(c for c in rec.candidates if c.name == "listnet")
+    assert listnet.baseline and listnet.options == {"target_transform": "linear"}
+    # by hand: softmax target on the relevant items e/(e+3), 2e/(2e+2), e/(e+3) over the 3 rankable lists
+    e = math.e
+    mass = (2 * e / (e + 3) + 2 * e / (2 * e + 2)) / 3
+    assert rec.stats.softmax_relevant_mass == pytest.approx(mass)
+    assert f"{mass:.1%}" in listnet.reasons[0]
+    # by hand: ties 3 + (1 + 1) + 3 of 18 pairs, under 50%: ListMLE kept, last, with the ties said
+    assert rec.stats.tie_share == pytest.approx(8 / 18)
+    assert _names(rec)[-1] == "listmle"
+    assert "44.4% of the pairs tie" in rec.candidates[-1].reasons[0]
+    for cand in rec.candidates:
+        _run_ranking(cand, rel)
+
+
+def test_ranking_full_order_ranks_listmle_second_and_cut_off_configures_neural_ndcg():
+    rel = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0, 5.0], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    rec = recommend(rel, task="ranking", k=3)
+    assert rec.stats.tie_share == 0.0 and _names(rec)[:2] == ["lambda", "listmle"]
+    neural = next(c for c in rec.candidates if c.name == "neural-ndcg")
+    assert neural.options["k"] == 3 and any("NDCG@3" in r for r in neural.reasons)
+    # a cut-off at the list length is the whole list
+    whole = recommend(rel, task="ranking", k=6)
+    assert next(c for c in whole.candidates if c.name == "neural-ndcg").options["k"] is None
+    for cand in rec.candidates:
+        _run_ranking(cand, rel)
+
+
+def test_ranking_many_ties_leave_listmle_out_and_large_labels_use_linear_gain():
+    rel = torch.tensor([[20.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 12.0, 3.0]])
+    rec = recommend(rel, task="ranking")
+    assert "listmle" not in _names(rec) and any("listmle (ListMLE) left out" in r for r in rec.reasons)
+    assert rec.best.options["gain"] == "linear"
+    assert next(c for c in rec.candidates if c.name == "neural-ndcg").options["powered_relevancies"] is False
+
+
+def test_ranking_code_lines_build_the_same_loss():
+    rec = recommend(GRADED, task="ranking", k=3)
+    scores = torch.randn(GRADED.shape, generator=torch.Generator().manual_seed(1))
+    for cand in rec.candidates:
+        _check_code(cand, scores, GRADED.float())
+
+
+@pytest.mark.parametrize(
+    ("targets", "kwargs", "error", "match"),
+    [
+        (torch.zeros(3, 4), {}, lk.LossValueError, r"must hold a list with two real items of different relevance"),
+        (torch.tensor([[1.0, -1.0]]), {}, lk.LossValueError, r"negative value\(s\) such as -1; .*mask=relevance != -1"),
+        (torch.tensor([1.0, 0.0]), {}, lk.LossShapeError, r"shape \(N, L\).*got shape \(2,\); use relevance\[None\]"),
+        (torch.eye(2), {"mask": torch.ones(2, 2)}, lk.LossTypeError, r"mask must be boolean"),
+        (torch.eye(2), {"k": 0}, lk.LossOptionError, r"k must be a positive int"),
+        (torch.eye(2), {"noisy_labels": True}, lk.LossOptionError, r"noisy_labels applies to class and preference"),
+        (None, {}, lk.LossTypeError, r"task='ranking' needs targets"),
+    ],
+)
+def test_ranking_errors(targets, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        recommend(targets, task="ranking", **kwargs)
+
+
+def test_family_options_belong_to_their_task():
+    with pytest.raises(lk.LossOptionError, match=r"mask applies to task='ranking', but got task=None"):
+        recommend([0, 1, 0, 1], mask=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(lk.LossOptionError, match=r"reference applies to task='preference'"):
+        recommend(torch.eye(2), task="ranking", reference=False)
+    with pytest.raises(lk.LossOptionError, match=r"got 'rank'; did you mean 'ranking'"):
+        recommend(torch.eye(2), task="rank")
+    with pytest.raises(lk.LossTypeError, match=r"targets must be given, but got None"):
+        recommend()
+
+
+# --------------------------------------------------------------------------------------------
+# preference data (task="preference")
+# --------------------------------------------------------------------------------------------
+def _run_preference(cand, b=4):
+    """Build the candidate's Module and call it on log-probabilities of the shapes its inputs line names."""
+    g = torch.Generator().manual_seed(0)
+    pc, pr, rc, rr = (-(torch.rand(b, generator=g) * 3 + 0.1) for _ in range(4))
+    fn = cand.build()
+    if cand.loss == "KTOLoss":
+        loss = fn(pc, pr[: b - 1], rc, rr[: b - 1], torch.tensor(0.05))  # unpaired: B_D != B_U
+    elif cand.loss == "CPOLoss":
+        loss = fn(pc, pr, torch.tensor([5, 12, 30, 7][:b]))
+    elif "reference_chosen_logps" in cand.inputs:
+        loss = fn(pc, pr, rc, rr)
+    else:
+        loss = fn(pc, pr)
+    assert loss.shape == () and torch.isfinite(loss), cand.name
+    return loss
+
+
+def test_preference_with_reference_puts_dpo_first_at_its_defaults():
+    rec = recommend(task="preference", reference=True)
+    assert _names(rec) == ["dpo", "ipo", "simpo", "orpo"] and rec.best.baseline
+    assert rec.best.options == {"beta": 0.1} and any("default" in r for r in rec.best.reasons)
+    assert next(c for c in rec.candidates if c.name == "simpo").options == {"beta": 2.0, "gamma": 1.0}
+    assert rec.stats.num_samples == 0 and "no data given" in str(rec)
+    for cand in rec.candidates:
+        _run_preference(cand)
+
+
+def test_preference_unstated_reference_is_said_to_be_assumed():
+    rec = recommend(task="preference")
+    assert any("reference not given: read as available" in r for r in rec.reasons)
+    assert any("paired not given" in r for r in rec.reasons)
+
+
+def test_preference_without_reference_puts_reference_free_losses_first():
+    rec = recommend(task="preference", reference=False)
+    names = _names(rec)
+    assert names[:3] == ["simpo", "cpo", "orpo"] and names[-1] == "dpo-reffree"
+    assert rec.candidates[-1].baseline and rec.candidates[-1].options == {"beta": 0.1, "reference_free": True}
+    assert "ipo" not in names and "dpo" not in names
+    for cand in rec.candidates:
+        assert "reference_chosen_logps" not in cand.inputs
+        _run_preference(cand)
+
+
+def test_preference_varying_lengths_rank_length_normalised_losses_first():
+    lengths = np.array([[100, 20], [300, 50], [40, 30], [500, 90], [60, 70]])
+    rec = recommend(task="preference", reference=True, lengths=lengths)
+    assert _names(rec)[:2] == ["simpo", "dpo"]
+    # by hand: numpy's 10th / 90th percentiles of the 10 lengths, and the chosen longer in 4 of 5 pairs
+    p10, p90 = np.percentile(lengths, [10, 90])
+    assert rec.stats.length_spread == pytest.approx(p90 / p10)
+    assert rec.stats.chosen_longer_share == pytest.approx(0.8)
+    assert "80.0% of the pairs" in rec.best.reasons[0]
+    # chosen longer in 2 of 4 pairs, lengths within 1.3x: no length signal
+    even = recommend(task="preference", reference=True,
+                     lengths=np.array([[100, 90], [110, 120], [95, 105], [120, 100]]))
+    assert _names(even)[0] == "dpo" and any("below the 2x" in r for r in even.reasons)
+
+
+def test_preference_unpaired_labels_get_kto_with_balanced_weights():
+    labels = np.array([1] * 70 + [0] * 30)
+    rec = recommend(labels, task="preference", reference=True)
+    assert _names(rec) == ["kto"] and rec.stats.class_counts == (30, 70)
+    o = rec.best.options
+    # by hand: lambda_D B_D / (lambda_U B_U) must lie in [1, 4/3] (Ethayarajh et al.); 70 / 30 > 4/3, so
+    # undesirable_weight = 0.75 * 70 / 30 = 1.75
+    assert o["undesirable_weight"] == pytest.approx(1.75) and o["desirable_weight"] == 1.0
+    assert 1.0 <= o["desirable_weight"] * 70 / (o["undesirable_weight"] * 30) <= 4 / 3 + 1e-9
+    few = recommend(np.array([1] * 10 + [0] * 40), task="preference").best.options
+    assert few["desirable_weight"] == pytest.approx(4.0) and few["undesirable_weight"] == 1.0  # 40 / 10
+    _run_preference(rec.best)
+
+
+def test_preference_unpaired_flag_without_labels_and_without_reference():
+    rec = recommend(task="preference", paired=False, reference=False)
+    assert _names(rec) == ["kto"]
+    assert rec.best.options == {"beta": 0.1, "desirable_weight": 1.0, "undesirable_weight": 1.0}
+    assert any("KTO needs the reference model's log-probabilities" in r for r in rec.best.reasons)
+
+
+def test_preference_noisy_labels_bring_robust_and_conservative_dpo():
+    rec = recommend(task="preference", reference=True, noisy_labels=True)
+    assert _names(rec)[:3] == ["rdpo", "cdpo", "dpo"]
+    assert rec.best.options == {"beta": 0.1, "label_smoothing": 0.1, "loss_type": "robust"}
+    assert all(any("assumed flip rate, not measured" in r for r in c.reasons) for c in rec.candidates[:2])
+    free = recommend(task="preference", reference=False, noisy_labels=True)
+    assert free.best.name == "simpo-smooth" and free.best.options["label_smoothing"] == 0.1
+    for cand in rec.candidates + free.candidates:
+        _run_preference(cand)
+
+
+def test_preference_code_lines_build_the_same_loss():
+    g = torch.Generator().manual_seed(2)
+    pc, pr = -(torch.rand(3, generator=g) + 0.1), -(torch.rand(3, generator=g) + 0.1)
+    for cand in recommend(task="preference", reference=False).candidates:
+        if cand.loss in ("SimPOLoss", "ORPOLoss", "DPOLoss"):
+            _check_code(cand, pc, pr)
+
+
+@pytest.mark.parametrize(
+    ("targets", "kwargs", "error", "match"),
+    [
+        (np.array([0, 2, 1]), {}, lk.LossValueError, r"0/1 labels of unpaired responses"),
+        (np.array([0, 1]), {"paired": True}, lk.LossOptionError, r"got paired=True"),
+        (None, {"lengths": np.array([[3, 0]])}, lk.LossValueError, r"token counts > 0"),
+        (None, {"lengths": np.ones((2, 3))}, lk.LossShapeError, r"\(B, 2\) chosen and rejected"),
+        (None, {"lengths": np.ones((2, 2)), "paired": False}, lk.LossShapeError, r"got unpaired data"),
+        (np.array([0, 1]), {"lengths": np.ones(3)}, lk.LossShapeError, r"3 lengths for 2 labels"),
+        (None, {"reference": "yes"}, lk.LossOptionError, r"reference must be True, False or None"),
+        (None, {"ordinal": True}, lk.LossOptionError, r"ordinal applies to class targets"),
+    ],
+)
+def test_preference_errors(targets, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        recommend(targets, task="preference", **kwargs)
+
+
+def test_family_menu_is_apart_from_the_lab_menu():
+    from losskit.advisor import FAMILY_MENU
+
+    assert not set(FAMILY_MENU) & set(LOSS_MENU)
+    assert {e.head for e in FAMILY_MENU.values()} == {"scores", "log-probs"}
+    assert all(e.available and e.inputs for e in FAMILY_MENU.values())
+
+
+def test_family_json_and_cli(tmp_path, capsys):
+    import json
+
+    from losskit.cli import main
+
+    d = recommend(GRADED, task="ranking").to_dict()
+    assert d["stats"]["no_relevant_share"] == pytest.approx(0.25) and d["candidates"][0]["inputs"]
+    csv = tmp_path / "items.csv"
+    csv.write_text("qid,rel\nq1,2\nq1,0\nq2,1\nq1,1\nq2,0\nq3,0\n")
+    assert main(["recommend", "--task", "ranking", "--csv", str(csv), "--group", "qid", "--target", "rel",
+                 "--k", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # by hand: lists q1 [2, 0, 1], q2 [1, 0], q3 [0] padded to (3, 3); q3 has no relevant item
+    assert out["stats"]["shape"] == [3, 3] and out["stats"]["no_relevant_share"] == pytest.approx(1 / 3)
+    assert out["candidates"][0]["name"] == "lambda"
+    assert main(["recommend", "--task", "preference", "--no-reference"]) == 0
+    assert "1. simpo" in capsys.readouterr().out
+    assert main(["recommend", "--group", "qid", "--dataset", "iris"]) == 2
+    assert "--group applies to --task ranking" in capsys.readouterr().err

@@ -15,6 +15,19 @@ multi-class or multi-label; balanced or imbalanced) on the user's own targets:
 losskit class, the task kinds it serves, the kind of network head it needs, and how its options are set
 from the targets.
 
+Two more branches serve the families the lab does not train (their table is :data:`FAMILY_MENU`):
+
+* ``task="ranking"``: ``targets`` is the graded relevance ``(N, L)`` of ``N`` lists (with ``mask=`` for padding).
+  The advisor reads binary against graded relevance, the real items per list, the lists that have nothing to rank
+  (no relevant item, or every item equally relevant: every ranking loss gives them 0), and the share of tied
+  pairs, and ranks LambdaLoss, NeuralNDCG, ListNet, ListMLE, RankNet and ApproxNDCG; ``k=`` (the cut-off of the
+  NDCG@k you evaluate) configures NeuralNDCG.
+* ``task="preference"``: what the user has, not a tensor of targets: whether the reference model's
+  log-probabilities are available (``reference=``), paired (chosen/rejected) or unpaired data (``paired=``, or
+  the 0/1 desirable labels of unpaired responses as ``targets``), the responses' token counts (``lengths=``) and
+  suspected label noise (``noisy_labels=``). It ranks DPO (and cDPO, robust DPO), IPO, SimPO, ORPO, CPO and KTO
+  at the defaults their functionals document.
+
 Example:
     >>> import torch
     >>> from losskit.advisor import recommend
@@ -27,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +52,8 @@ from torch import Tensor, nn
 from . import _validation as V
 
 __all__ = [
+    "FAMILY_MENU",
+    "FAMILY_TASKS",
     "IMBALANCE_RATIO",
     "LOSS_MENU",
     "OUTLIER_SHARE",
@@ -70,6 +86,28 @@ LONG_TAIL_SKEW = 2.0
 MAX_INDEX_CLASSES = 100
 """Integer targets with more distinct values than this are treated as regression (counts, years ...)."""
 
+FAMILY_TASKS = ("ranking", "preference")
+"""The tasks of the branches whose losses the lab does not train (:data:`FAMILY_MENU`)."""
+FULL_ORDER_TIES = 0.05
+"""Ranking: up to this share of tied pairs (same list, same relevance) the lists give a full order, ListMLE's
+premise, and ListMLE ranks second."""
+LISTMLE_MAX_TIES = 0.5
+"""Ranking: from this share of tied pairs on, ListMLE is left out (most of its order would be arbitrary)."""
+EXP2_MAX_RELEVANCE = 10.0
+"""Ranking: above this relevance the exponential gain ``2^y - 1`` lets the top label dwarf the rest (2^10 = 1024);
+the NDCG losses are then configured with the linear gain."""
+PAIRWISE_MEMORY_ITEMS = 256
+"""Ranking: from this many items per list the advisor states the memory of the ``(N, L, L)`` pairwise tensors."""
+LENGTH_SPREAD = 2.0
+"""Preference: the 90th over the 10th percentile of the response lengths from which lengths "vary a lot" and the
+length-normalised losses (SimPO, ORPO) rank first."""
+LENGTH_BIAS_SHARE = 0.65
+"""Preference: the share of pairs (of unequal lengths) whose chosen response is the longer (or the shorter) from
+which summed log-probabilities would mix the preference with the length."""
+ASSUMED_FLIP_RATE = 0.1
+"""Preference with ``noisy_labels=True``: the flip rate cDPO and robust DPO are configured with (an assumption,
+not a measurement: set ``label_smoothing`` to your estimate)."""
+
 
 # --------------------------------------------------------------------------------------------
 # typed results
@@ -99,15 +137,54 @@ class TargetStats:
     skewness: float | None = None
     minimum: float | None = None
     maximum: float | None = None
+    unit: str = "targets"
+    """What ``num_samples`` counts: ``"targets"``, ``"lists"`` (ranking), ``"pairs"`` or ``"responses"``
+    (preference)."""
+    list_length_min: int | None = None
+    """Ranking: fewest real (unmasked) items in a list."""
+    list_length_max: int | None = None
+    list_length_mean: float | None = None
+    relevance_levels: tuple[float, ...] | None = None
+    """Ranking: the distinct relevance values of the real items (the first 20)."""
+    num_levels: int | None = None
+    """Ranking: how many distinct relevance values; 2 or fewer is binary relevance."""
+    relevant_per_list: float | None = None
+    """Ranking: mean number of real items with relevance > 0 per list."""
+    no_relevant_share: float | None = None
+    """Ranking: share of lists whose real items all have relevance 0 (every ranking loss gives them 0)."""
+    unrankable_share: float | None = None
+    """Ranking: share of lists without two real items of different relevance (the no-relevant ones included)."""
+    tie_share: float | None = None
+    """Ranking: share of the pairs of real items of a rankable list that have equal relevance."""
+    softmax_relevant_mass: float | None = None
+    """Ranking: mean share of ListNet's softmax target (``exp(y) / sum exp(y)``) on the relevant items."""
+    length_p10: float | None = None
+    """Preference: 10th percentile of the response lengths (tokens)."""
+    length_p90: float | None = None
+    length_spread: float | None = None
+    """Preference: ``length_p90 / length_p10``."""
+    chosen_longer_share: float | None = None
+    """Preference, paired lengths: share of the pairs of unequal lengths whose chosen response is the longer."""
 
     @property
     def imbalanced(self) -> bool:
         return self.imbalance_ratio is not None and self.imbalance_ratio >= IMBALANCE_RATIO
 
+    @property
+    def graded(self) -> bool:
+        """Ranking: more than two relevance levels."""
+        return (self.num_levels or 0) > 2
+
     def lines(self) -> list[str]:
         """The statistics in plain words, one per line."""
-        out = [f"{self.num_samples} targets, shape {V.shape_str(self.shape)}, dtype {self.dtype}"]
-        if self.class_counts is not None:
+        if self.num_samples == 0:
+            return ["no data given: the advice rests on the options (reference, paired, lengths, noisy_labels)"]
+        out = [f"{self.num_samples} {self.unit}, shape {V.shape_str(self.shape)}, dtype {self.dtype}"]
+        if self.unit == "lists":
+            return out + self._ranking_lines()
+        if self.unit == "responses" and self.class_counts is not None:
+            out.append(f"{self.class_counts[1]} desirable, {self.class_counts[0]} undesirable responses")
+        elif self.class_counts is not None:
             more = ", ..." if len(self.class_counts) > 20 else ""
             counts = ", ".join(str(c) for c in self.class_counts[:20]) + more
             out.append(f"{self.num_classes} classes/labels, counts [{counts}]")
@@ -121,7 +198,25 @@ class TargetStats:
                 f"{self.mad_sigma:.4g}, range [{self.minimum:.4g}, {self.maximum:.4g}], skewness {self.skewness:.3g}"
             )
             out.append(f"outliers (modified z-score > {MAD_Z}): {self.outlier_share:.1%}")
+        if self.length_spread is not None:
+            out.append(f"response lengths: 10th percentile {self.length_p10:.4g}, 90th {self.length_p90:.4g} tokens "
+                       f"({self.length_spread:.3g}x)")
+        if self.chosen_longer_share is not None:
+            out.append(f"the chosen response is the longer in {self.chosen_longer_share:.1%} of the pairs of unequal "
+                       "lengths")
         return out
+
+    def _ranking_lines(self) -> list[str]:
+        levels = ", ".join(f"{v:g}" for v in self.relevance_levels or ())
+        more = ", ..." if (self.num_levels or 0) > len(self.relevance_levels or ()) else ""
+        return [
+            f"real items per list: {self.list_length_min} to {self.list_length_max}, mean {self.list_length_mean:.3g}",
+            f"{self.num_levels} relevance levels [{levels}{more}] ({'graded' if self.graded else 'binary'}), "
+            f"{self.relevant_per_list:.3g} relevant items per list on average",
+            f"lists without a relevant item: {self.no_relevant_share:.1%}; with nothing to rank (that, or every "
+            f"item equally relevant, or fewer than 2 items): {self.unrankable_share:.1%}",
+            f"tied pairs (same list, same relevance) in the rankable lists: {self.tie_share:.1%}",
+        ]
 
 
 @dataclass
@@ -140,6 +235,8 @@ class Candidate:
     """A ready-to-paste line building the loss."""
     baseline: bool = False
     """The plain loss every other candidate has to beat."""
+    inputs: str = ""
+    """Ranking and preference: what the loss is called on (which log-probabilities: summed or per-token averages)."""
 
     def build(self) -> nn.Module:
         """The configured loss Module (needs the losskit class to exist in this build)."""
@@ -180,6 +277,7 @@ class Recommendation:
                     "reasons": list(c.reasons),
                     "code": c.code,
                     "baseline": c.baseline,
+                    "inputs": c.inputs,
                 }
                 for c in self.candidates
             ],
@@ -195,6 +293,8 @@ class Recommendation:
             lines.append(f"  {c.rank}. {c.name}: {c.loss}{tag}")
             lines += [f"       {r}" for r in c.reasons]
             lines.append(f"       {c.code}")
+            if c.inputs:
+                lines.append(f"       {c.inputs}")
         return "\n".join(lines)
 
 
@@ -212,10 +312,13 @@ class MenuEntry:
     head: str
     """What the network must output: ``"logits"`` (one per class, class-index target), ``"sigmoid"`` (one logit
     per label, 0/1 float target of the same shape), ``"ordinal"`` (one logit per threshold between ordered
-    classes, K - 1 for K classes, class-index target) or ``"value"`` (real predictions)."""
+    classes, K - 1 for K classes, class-index target) or ``"value"`` (real predictions); in :data:`FAMILY_MENU`
+    ``"scores"`` (one score per item of a list) or ``"log-probs"`` (per-sequence log-probabilities)."""
     summary: str
     configure: Callable[[TargetStats, np.ndarray], dict[str, Any]] = lambda stats, y: {}
     """Options for these targets (``y`` as the loss will see them: class indices, 0/1 matrix, or values)."""
+    inputs: str = ""
+    """:data:`FAMILY_MENU`: what the loss is called on."""
 
     @property
     def available(self) -> bool:
@@ -332,6 +435,91 @@ LOSS_MENU: dict[str, MenuEntry] = {
                   lambda s, y: {"quantiles": 0.5}),
     ]
 }
+
+
+
+def _ranking_gain(stats: TargetStats) -> str:
+    levels = stats.relevance_levels or (0.0,)
+    return "linear" if max(levels) > EXP2_MAX_RELEVANCE else "exp2"
+
+
+def _kto_weights(stats: TargetStats, y: np.ndarray) -> dict[str, Any]:
+    """``desirable_weight`` and ``undesirable_weight`` that bring lambda_D B_D / (lambda_U B_U) into [1, 4/3], the
+    range Ethayarajh et al. advise; rounded up to 3 decimals so that the rounding cannot leave the range."""
+    counts = stats.class_counts
+    if counts is None or min(counts) == 0:
+        return {"beta": 0.1, "desirable_weight": 1.0, "undesirable_weight": 1.0}
+    undesirable, desirable = counts
+    ratio = desirable / undesirable
+    if ratio < 1.0:
+        return {"beta": 0.1, "desirable_weight": math.ceil(1000.0 / ratio) / 1000.0, "undesirable_weight": 1.0}
+    if ratio > 4.0 / 3.0:
+        return {"beta": 0.1, "desirable_weight": 1.0, "undesirable_weight": math.ceil(750.0 * ratio) / 1000.0}
+    return {"beta": 0.1, "desirable_weight": 1.0, "undesirable_weight": 1.0}
+
+
+_RANK = frozenset({"ranking"})
+_PREF = frozenset({"preference"})
+_RANK_IN = "loss_fn(scores, relevance, mask)  # (N, L) each; mask: bool, True = real item (None without padding)"
+_SUMMED = "summed log-probs, losskit.preference.sequence_log_probs(logits, labels)"
+_AVERAGED = "per-token averages, sequence_log_probs(logits, labels, average=True)"
+_FOUR = "loss_fn(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)"
+
+FAMILY_MENU: dict[str, MenuEntry] = {
+    e.name: e
+    for e in [
+        MenuEntry("lambda", "LambdaLoss", _RANK, "scores",
+                  "LambdaLoss NDCG-Loss2++: pairwise logistic loss weighted by each pair's effect on NDCG",
+                  lambda s, y: {"weighting": "ndcg_loss2pp", "mu": 10.0, "sigma": 1.0, "gain": _ranking_gain(s)},
+                  _RANK_IN),
+        MenuEntry("neural-ndcg", "NeuralNDCGLoss", _RANK, "scores",
+                  "NeuralNDCG: 1 - NDCG@k under a smooth sort (NeuralSort + Sinkhorn)",
+                  lambda s, y: {"temperature": 1.0, "powered_relevancies": _ranking_gain(s) == "exp2", "k": None},
+                  _RANK_IN),
+        MenuEntry("listnet", "ListNetLoss", _RANK, "scores",
+                  "ListNet: cross-entropy of the top-one probabilities of relevance and scores",
+                  lambda s, y: {"target_transform": "softmax" if s.graded else "linear"}, _RANK_IN),
+        MenuEntry("listmle", "ListMLELoss", _RANK, "scores",
+                  "ListMLE: Plackett-Luce likelihood of the order by relevance", inputs=_RANK_IN),
+        MenuEntry("ranknet", "RankNetLoss", _RANK, "scores",
+                  "RankNet: logistic loss on the score difference of each pair of different relevance",
+                  lambda s, y: {"sigma": 1.0, "weighting": "none"}, _RANK_IN),
+        MenuEntry("approx-ndcg", "ApproxNDCGLoss", _RANK, "scores", "ApproxNDCG: 1 - NDCG with sigmoid-smoothed ranks",
+                  lambda s, y: {"temperature": 1.0, "gain": _ranking_gain(s)}, _RANK_IN),
+        MenuEntry("dpo", "DPOLoss", _PREF, "log-probs", "DPO, beta=0.1", lambda s, y: {"beta": 0.1},
+                  f"{_FOUR}  # (B,) {_SUMMED}"),
+        MenuEntry("cdpo", "DPOLoss", _PREF, "log-probs", "conservative DPO: label smoothing = assumed flip rate",
+                  lambda s, y: {"beta": 0.1, "label_smoothing": ASSUMED_FLIP_RATE}, f"{_FOUR}  # (B,) {_SUMMED}"),
+        MenuEntry("rdpo", "DPOLoss", _PREF, "log-probs", "robust DPO: unbiased under the assumed flip rate",
+                  lambda s, y: {"beta": 0.1, "label_smoothing": ASSUMED_FLIP_RATE, "loss_type": "robust"},
+                  f"{_FOUR}  # (B,) {_SUMMED}"),
+        MenuEntry("dpo-reffree", "DPOLoss", _PREF, "log-probs", "DPO with the reference log-ratio taken as 0",
+                  lambda s, y: {"beta": 0.1, "reference_free": True},
+                  f"loss_fn(policy_chosen_logps, policy_rejected_logps)  # (B,) {_SUMMED}"),
+        MenuEntry("ipo", "IPOLoss", _PREF, "log-probs", "IPO: squared loss pulling the margin to 1/(2 beta)",
+                  lambda s, y: {"beta": 0.1}, f"{_FOUR}  # (B,) {_AVERAGED}"),
+        MenuEntry("simpo", "SimPOLoss", _PREF, "log-probs", "SimPO: reference-free, length-normalised, with a margin",
+                  lambda s, y: {"beta": 2.0, "gamma": 1.0},
+                  f"loss_fn(policy_chosen_logps, policy_rejected_logps)  # (B,) {_AVERAGED}"),
+        MenuEntry("simpo-smooth", "SimPOLoss", _PREF, "log-probs", "SimPO with label smoothing = assumed flip rate",
+                  lambda s, y: {"beta": 2.0, "gamma": 1.0, "label_smoothing": ASSUMED_FLIP_RATE},
+                  f"loss_fn(policy_chosen_logps, policy_rejected_logps)  # (B,) {_AVERAGED}"),
+        MenuEntry("orpo", "ORPOLoss", _PREF, "log-probs", "ORPO: chosen NLL plus a log-odds-ratio term, no reference",
+                  lambda s, y: {"beta": 0.1},
+                  f"loss_fn(policy_chosen_logps, policy_rejected_logps)  # (B,) {_AVERAGED}"),
+        MenuEntry("cpo", "CPOLoss", _PREF, "log-probs", "CPO: DPO's loss without reference plus the chosen NLL",
+                  lambda s, y: {"beta": 0.1, "cpo_alpha": 1.0},
+                  f"loss_fn(policy_chosen_logps, policy_rejected_logps, chosen_lengths)  # (B,) {_SUMMED}; "
+                  "chosen_lengths: token counts"),
+        MenuEntry("kto", "KTOLoss", _PREF, "log-probs", "KTO: unpaired desirable/undesirable responses",
+                  _kto_weights,
+                  "loss_fn(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, "
+                  f"reference_rejected_logps, kl)  # desirable (B_D,), undesirable (B_U,), {_SUMMED}; kl: one value, "
+                  "(policy_kl_logps - reference_kl_logps).mean() over mismatched pairs, or torch.tensor(0.0)"),
+    ]
+}
+"""Ranking and preference losses, in the layout of :data:`LOSS_MENU` (their options at the defaults the
+functionals document unless the data set them); kept apart because the lab does not train them."""
 
 
 def menu_names(task: str | None = None) -> list[str]:
@@ -659,26 +847,48 @@ def _prepare_targets(targets: object, task: str | None, where: str = "recommend"
             f"{where}: targets must be finite, but got {bad} NaN or infinite value(s) out of {arr.size}; "
             "drop or impute those rows first"
         )
-    if task is not None and task not in TASKS:
-        close = difflib.get_close_matches(str(task), TASKS, n=1)
-        raise V.LossOptionError(
-            f"{where}: task must be one of {', '.join(map(repr, TASKS))} or None, but got {task!r}; "
-            + (f"did you mean {close[0]!r}?" if close else "pass task=None to infer it")
-        )
+    _check_task(task, where)
     return arr, dtype
 
 
-def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = False,
-              ordinal: bool = False) -> Recommendation:
+def _check_task(task: str | None, where: str = "recommend") -> None:
+    known = TASKS + FAMILY_TASKS
+    if task is not None and task not in known:
+        close = difflib.get_close_matches(str(task), known, n=1)
+        raise V.LossOptionError(
+            f"{where}: task must be one of {', '.join(map(repr, known))} or None, but got {task!r}; "
+            + (f"did you mean {close[0]!r}?" if close else "pass task=None to infer it")
+        )
+
+
+_FAMILY_OPTIONS = {"mask": "ranking", "k": "ranking", "reference": "preference", "paired": "preference",
+                   "lengths": "preference"}
+
+
+def recommend(targets: object = None, task: str | None = None, *, noisy_labels: bool = False,
+              ordinal: bool = False, mask: object = None, k: int | None = None, reference: bool | None = None,
+              paired: bool | None = None, lengths: object = None) -> Recommendation:
     """Recommend configured losses for ``targets``.
 
     Args:
         targets: the training targets: a tensor, array or list. ``(N,)`` class indices, 0/1 or bool labels, or
-            real values; ``(N, K)`` 0/1 multi-hot rows (multi-label), one-hot rows, or real values.
+            real values; ``(N, K)`` 0/1 multi-hot rows (multi-label), one-hot rows, or real values. For
+            ``task="ranking"`` the relevance ``(N, L)`` of ``N`` lists (0 = not relevant, 1, 2, ... more). For
+            ``task="preference"`` optional: the 0/1 (or bool) labels of unpaired responses, 1 = desirable.
         task: ``"binary"``, ``"multiclass"``, ``"multilabel"`` or ``"regression"``; ``None`` (default) infers it.
-        noisy_labels: the labels are known to be noisy (adds generalized cross-entropy to classification).
+            ``"ranking"`` and ``"preference"`` are never inferred: pass them.
+        noisy_labels: the labels are known to be noisy (adds generalized cross-entropy to classification; cDPO,
+            robust DPO or SimPO with label smoothing to preference data, at an assumed flip rate of 0.1).
         ordinal: the classes are ordered (0 < 1 < 2 ...: ratings, grades); for three or more classes the ordinal
             loss ``coral`` comes first, against plain cross-entropy as the baseline.
+        mask: ranking: optional ``(N, L)`` boolean, ``True`` for a real item, ``False`` for padding.
+        k: ranking: the cut-off of the NDCG@k you evaluate (configures NeuralNDCG); ``None``: the whole list.
+        reference: preference: whether the reference model's log-probabilities are available (``None``: read as
+            available, said in the reasons).
+        paired: preference: chosen/rejected pairs (``True``) or unpaired desirable/undesirable responses
+            (``False``, KTO); ``None``: unpaired when ``targets`` are given, else paired.
+        lengths: preference: token counts of the responses, ``(B, 2)`` chosen and rejected per pair or ``(M,)``
+            per response; lengths that vary a lot rank the length-normalised losses first.
 
     Returns:
         A :class:`Recommendation`: the task, :class:`TargetStats`, ranked :class:`Candidate` losses (each with
@@ -689,15 +899,36 @@ def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = 
         LossTypeError: non-numeric targets.
         LossShapeError: targets that are not 1-D or 2-D.
         NonFiniteError: NaN or infinite targets.
-        LossValueError: fewer than 2 samples, one class only, or constant regression targets.
-        LossOptionError: an unknown ``task``.
+        LossValueError: fewer than 2 samples, one class only, or constant regression targets; ranking relevance
+            that is negative or has no list with anything to rank; preference labels that are not 0/1.
+        LossOptionError: an unknown ``task``; an option of another task (``mask`` without ``task="ranking"`` ...).
 
     Example:
         >>> from losskit.advisor import recommend
         >>> rec = recommend([0, 1, 1, 0, 1, 0, 0, 1])
         >>> rec.task, rec.stats.imbalance_ratio
         ('binary', 1.0)
+        >>> recommend([[2, 1, 0, 0], [0, 1, 0, 0]], task="ranking").best.name
+        'lambda'
+        >>> [c.name for c in recommend(task="preference", reference=False).candidates][:2]
+        ['simpo', 'cpo']
     """
+    _check_task(task)
+    options = {"mask": mask, "k": k, "reference": reference, "paired": paired, "lengths": lengths}
+    for arg, value in options.items():
+        if value is not None and task != _FAMILY_OPTIONS[arg]:
+            raise V.LossOptionError(f"recommend: {arg} applies to task={_FAMILY_OPTIONS[arg]!r}, but got task="
+                                    f"{task!r}; pass task={_FAMILY_OPTIONS[arg]!r} or drop {arg}")
+    if task in FAMILY_TASKS and ordinal:
+        raise V.LossOptionError(f"recommend: ordinal applies to class targets, but got task={task!r}; drop "
+                                "ordinal=True")
+    if task == "ranking":
+        return _recommend_ranking(targets, mask, k, noisy_labels)
+    if task == "preference":
+        return _recommend_preference(targets, reference, paired, lengths, noisy_labels)
+    if targets is None:
+        raise V.LossTypeError("recommend: targets must be given, but got None; pass the training targets (only "
+                              "task='preference' works without them)")
     arr, dtype = _prepare_targets(targets, task)
     reasons: list[str] = []
     if task is None:
@@ -783,6 +1014,395 @@ def recommend(targets: object, task: str | None = None, *, noisy_labels: bool = 
 
 
 # --------------------------------------------------------------------------------------------
+# ranking data
+# --------------------------------------------------------------------------------------------
+_Step = tuple[str, list[str], dict[str, Any]]
+"""One step of a family plan: the :data:`FAMILY_MENU` name, its reasons, and options set by the call."""
+
+
+def _ranking_stats(rel: np.ndarray, m: np.ndarray, dtype: str) -> TargetStats:
+    n, width = rel.shape
+    counts = m.sum(1)
+    real = rel[m]
+    levels, inv = np.unique(real, return_inverse=True)
+    relevant = (m & (rel > 0)).sum(1)
+    hi = np.where(m, rel, -np.inf).max(1, initial=-np.inf)
+    lo = np.where(m, rel, np.inf).min(1, initial=np.inf)
+    rankable = hi > lo
+    # tied pairs per list: sum over the levels of c (c - 1) / 2, from the counts of (list, level)
+    keys, per_key = np.unique(np.nonzero(m)[0] * max(levels.size, 1) + inv.reshape(-1), return_counts=True)
+    ties = np.bincount(keys // max(levels.size, 1), weights=per_key * (per_key - 1) / 2.0, minlength=n)
+    pairs = counts * (counts - 1) / 2.0
+    total_pairs = float(pairs[rankable].sum())
+    # ListNet's softmax target exp(y) / sum exp(y) on the rankable lists: the share held by the relevant items
+    e = np.where(m, np.exp(rel - np.where(rankable, hi, 0.0)[:, None]), 0.0)
+    mass = (e * (rel > 0)).sum(1)[rankable] / e.sum(1)[rankable]
+    return TargetStats(
+        num_samples=n, shape=(n, width), dtype=dtype, unit="lists",
+        list_length_min=int(counts.min()) if n else 0, list_length_max=int(counts.max()) if n else 0,
+        list_length_mean=float(counts.mean()) if n else 0.0,
+        relevance_levels=tuple(float(v) for v in levels[:20]), num_levels=int(levels.size),
+        relevant_per_list=float(relevant.mean()) if n else 0.0,
+        no_relevant_share=float((relevant == 0).mean()) if n else 0.0,
+        unrankable_share=float((~rankable).mean()) if n else 1.0,
+        tie_share=float(ties[rankable].sum()) / total_pairs if total_pairs else 0.0,
+        softmax_relevant_mass=float(mass.mean()) if mass.size else None,
+    )
+
+
+def _ranking_arrays(targets: object, mask: object) -> tuple[np.ndarray, np.ndarray, str]:
+    if targets is None:
+        raise V.LossTypeError("recommend: task='ranking' needs targets, the relevance (N, L) of N lists of L items, "
+                              "but got None; pass the training relevance labels")
+    arr = _as_array(targets)
+    dtype = _dtype_name(targets, arr)
+    if arr.dtype.kind not in "biuf":
+        raise V.LossTypeError(f"recommend: ranking relevance must be numeric, but got dtype {dtype}; encode the "
+                              "grades as numbers (0 = not relevant, 1, 2, ... more relevant)")
+    if arr.ndim != 2:
+        fix = "use relevance[None] for a single list" if arr.ndim == 1 else "reshape it to (lists, items)"
+        raise V.LossShapeError(f"recommend: ranking relevance must have shape (N, L), N lists of L items, but got "
+                               f"shape {V.shape_str(arr.shape)}; {fix}")
+    rel = arr.astype(np.float64)
+    if mask is None:
+        m = np.ones(rel.shape, dtype=bool)
+    else:
+        m = _as_array(mask)
+        if m.dtype != bool:
+            raise V.LossTypeError(f"recommend: mask must be boolean (True = real item, False = padding), but got "
+                                  f"dtype {_dtype_name(mask, m)}; pass mask.bool() (allRank's -1 padding: "
+                                  "relevance != -1)")
+        if m.shape != rel.shape:
+            raise V.LossShapeError(f"recommend: mask must have the relevance's shape {V.shape_str(rel.shape)}, but got "
+                                   f"{V.shape_str(m.shape)}; pass one flag per item")
+    real = rel[m]
+    if not np.all(np.isfinite(real)):
+        raise V.NonFiniteError(f"recommend: ranking relevance must be finite for the real items, but got "
+                               f"{int((~np.isfinite(real)).sum())} NaN or infinite value(s); mask them out or fix them")
+    if (real < 0).any():
+        raise V.LossValueError(
+            f"recommend: ranking relevance must be >= 0 for the real items, but got {int((real < 0).sum())} "
+            f"negative value(s) such as {real[real < 0][0]:g}; if they mark padding (allRank's -1), pass "
+            "mask=relevance != -1"
+        )
+    return rel, m, dtype
+
+
+def _recommend_ranking(targets: object, mask: object, k: int | None, noisy_labels: bool) -> Recommendation:
+    if noisy_labels:
+        raise V.LossOptionError("recommend: noisy_labels applies to class and preference labels, but got "
+                                "task='ranking'; no ranking loss here models label noise: drop noisy_labels=True")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise V.LossOptionError(f"recommend: k must be a positive int (the cut-off of the NDCG@k you evaluate) or "
+                                f"None, but got {k!r}; pass e.g. k=10")
+    rel, m, dtype = _ranking_arrays(targets, mask)
+    stats = _ranking_stats(rel, m, dtype)
+    n = stats.num_samples
+    if stats.unrankable_share == 1.0:
+        raise V.LossValueError(
+            f"recommend: ranking relevance must hold a list with two real items of different relevance, but got "
+            f"none in {n} lists; every ranking loss is 0 on such lists: check the relevance and the mask"
+        )
+    reasons = ["task given: ranking"]
+    no_rel = stats.no_relevant_share or 0.0
+    if no_rel > 0:
+        reasons.append(
+            f"{no_rel:.1%} of the lists ({round(no_rel * n)} of {n}) have no relevant item: every ranking loss gives "
+            "them 0 and leaves them out of its mean, so they train nothing; losskit's ndcg gives them 0 (allRank's 1): "
+            "leave them out of training, and say how they count when you report NDCG"
+        )
+    other = (stats.unrankable_share or 0.0) - no_rel
+    if other > 1e-12:
+        reasons.append(f"{other:.1%} of the lists have relevant items but nothing to rank (every real item equally "
+                       "relevant, or a single item): also 0 in every loss")
+    if mask is not None and stats.list_length_min != stats.list_length_max:
+        reasons.append(f"lists hold {stats.list_length_min} to {stats.list_length_max} real items: pass the same mask "
+                       "to the loss, which then never reads the padding")
+    plan = _ranking_plan(stats, k, reasons)
+    cands = _family_candidates(plan, stats, rel, "listnet", reasons)
+    return Recommendation(task="ranking", stats=stats, candidates=cands, reasons=reasons)
+
+
+def _ranking_plan(stats: TargetStats, k: int | None,
+                  reasons: list[str]) -> list[_Step]:
+    """Family-menu names in rank order, each with its reasons and the options the call sets (the cut-off)."""
+    levels = stats.relevance_levels or ()
+    shown = ", ".join(f"{v:g}" for v in levels[:8]) + (", ..." if (stats.num_levels or 0) > 8 else "")
+    width = stats.list_length_max or 0
+    ties = stats.tie_share or 0.0
+    memory = ([f"builds (N, L, L) pair tensors: with up to {width} items, {width * width * 4 / 2**20:.3g} MiB per list "
+               "in float32"] if width >= PAIRWISE_MEMORY_ITEMS else [])
+    gain = _ranking_gain(stats)
+    gain_why = (f"gain 'linear': the relevance reaches {max(levels):g}, where 2^y - 1 lets the top label outweigh all "
+                "others; evaluate with ndcg(..., gain='linear') alike" if gain == "linear" else
+                "gain 2^y - 1 ('exp2', the default; ndcg's too)")
+    if k is None:
+        cut, k_why = None, ("k=None: NDCG of the whole list; pass k= the cut-off you evaluate (NDCG@10 ...) to "
+                            "stress the top")
+    elif k >= width:
+        cut, k_why = None, (f"k=None: the cut-off {k} you gave reaches the longest list ({width} real items), so "
+                            f"NDCG@{k} is the NDCG of the whole list")
+    else:
+        cut, k_why = k, f"k={k}: the cut-off of the NDCG@{k} you evaluate"
+    temp = ("temperature=1.0, the functional's default; it acts on the scale of your scores (smaller: closer to "
+            "the hard sort)")
+    lambda_opts = ("mu=10, sigma=1: the functional's defaults (allRank's mu too); " + gain_why)
+    neural: _Step = ("neural-ndcg", ["optimises a smooth NDCG@k itself: NeuralSort's relaxed sort with Sinkhorn "
+                                     "scaling (Pobrotyn & Białobrzeski, 2021)", k_why, temp, *memory], {"k": cut})
+    approx: _Step = ("approx-ndcg", ["1 - NDCG with sigmoid-smoothed ranks (Qin et al., 2010); it takes no cut-off "
+                                     "(a cut-off on smooth ranks is not smooth)", temp, *memory], {})
+    if stats.graded:
+        plan = [
+            ("lambda", [f"graded relevance, {stats.num_levels} levels [{shown}]: NDCG's gain rewards putting the most "
+                        "relevant items first, and NDCG-Loss2++ weights each pair by how much swapping it changes NDCG "
+                        "(Wang et al., 2018, the best metric-driven loss of that paper)", lambda_opts, *memory], {}),
+            neural,
+            ("listnet", ["the baseline: a strong simple listwise loss, one softmax cross-entropy per list in O(L) "
+                         "memory; target_transform='softmax', the functional's default (allRank's)"], {}),
+            approx,
+        ]
+    else:
+        mass = stats.softmax_relevant_mass
+        soft = (f"; the default 'softmax' would leave them {mass:.1%} of it on these lists (exp(1) against exp(0) "
+                "per item)" if mass is not None else "")
+        plan = [
+            ("ranknet", [f"binary relevance [{shown}]: a list tells which items are relevant, so every informative "
+                         "pair is (relevant, not relevant), the pairs RankNet's logistic loss learns (Burges et al., "
+                         "2005); there are no grades for NDCG's gain to weigh",
+                         "sigma=1, weighting='none': the functional's defaults (with two levels every pair differs "
+                         "alike)", *memory], {}),
+            ("listnet", ["the baseline: a strong simple listwise loss, one softmax cross-entropy per list in O(L) "
+                         "memory; target_transform='linear' puts the whole target on the relevant items" + soft], {}),
+            ("lambda", ["if you evaluate NDCG: weights each pair by its effect on NDCG, which with binary relevance "
+                        "still depends on the positions", lambda_opts, *memory], {}),
+            approx,
+        ]
+    if ties <= FULL_ORDER_TIES:
+        plan.insert(1, ("listmle", [f"{ties:.1%} of the pairs tie: the relevance gives a full order of each list, the "
+                                    "premise of the Plackett-Luce likelihood (Xia et al., 2008)"], {}))
+    elif ties < LISTMLE_MAX_TIES:
+        plan.append(("listmle", [f"{ties:.1%} of the pairs tie, and ListMLE is the likelihood of a full order: losskit "
+                                 "treats ties by Breslow's rule, so the loss does not depend on their order"], {}))
+    else:
+        reasons.append(f"listmle (ListMLE) left out: {ties:.1%} of the pairs tie, so most of the full order it "
+                       "models would be arbitrary")
+    return plan
+
+
+# --------------------------------------------------------------------------------------------
+# preference data
+# --------------------------------------------------------------------------------------------
+def _preference_arrays(targets: object, paired: bool | None, lengths: object
+                       ) -> tuple[np.ndarray | None, np.ndarray | None, bool | None, str]:
+    labels = lens = None
+    dtype = "-"
+    if targets is not None:
+        arr = _as_array(targets)
+        dtype = _dtype_name(targets, arr)
+        if arr.dtype.kind not in "biuf" or arr.ndim != 1 or not np.isin(np.unique(arr), (0, 1)).all():
+            raise V.LossValueError(
+                f"recommend: preference targets must be the 0/1 labels of unpaired responses (1 = desirable), shape "
+                f"(N,), but got shape {V.shape_str(arr.shape)}, dtype {dtype}; pass no targets for paired data"
+            )
+        if paired:
+            raise V.LossOptionError("recommend: preference targets (desirable labels) describe unpaired responses, but "
+                                    "got paired=True; drop the targets for paired data, or pass paired=False")
+        labels, paired = arr.astype(np.int64), False
+    if lengths is not None:
+        la = _as_array(lengths)
+        ld = _dtype_name(lengths, la)
+        if la.dtype.kind not in "biuf" or not (la.ndim == 1 or (la.ndim == 2 and la.shape[1] == 2)):
+            raise V.LossShapeError(
+                f"recommend: lengths must be numeric token counts, (B, 2) chosen and rejected per pair or (M,) per "
+                f"response, but got shape {V.shape_str(la.shape)}, dtype {ld}; pass e.g. (labels != -100).sum(-1)"
+            )
+        if la.size == 0 or not np.all(np.isfinite(la)) or (la <= 0).any():
+            raise V.LossValueError("recommend: lengths must be finite token counts > 0, but got "
+                                   f"{'none' if la.size == 0 else 'a value <= 0 or non-finite'}; count each "
+                                   "response's tokens")
+        if la.ndim == 2 and paired is False:
+            raise V.LossShapeError("recommend: lengths of shape (B, 2) are chosen/rejected pairs, but got unpaired "
+                                   "data; pass one length per response, shape (N,)")
+        if labels is not None and la.shape[0] != labels.shape[0]:
+            raise V.LossShapeError(f"recommend: lengths must give one count per labelled response, but got "
+                                   f"{la.shape[0]} lengths for {labels.shape[0]} labels; pass them in the same order")
+        lens = la.astype(np.float64)
+        dtype = dtype if labels is not None else ld
+    return labels, lens, paired, dtype
+
+
+def _preference_stats(labels: np.ndarray | None, lens: np.ndarray | None, dtype: str) -> TargetStats:
+    fields: dict[str, Any] = {}
+    if labels is not None:
+        pos = int(labels.sum())
+        neg = int(labels.size - pos)
+        fields.update(num_classes=2, class_counts=(neg, pos),
+                      imbalance_ratio=max(pos, neg) / min(pos, neg) if min(pos, neg) else None)
+    if lens is not None:
+        p10, p90 = (float(v) for v in np.percentile(lens, [10, 90]))
+        fields.update(length_p10=p10, length_p90=p90, length_spread=p90 / p10)
+        if lens.ndim == 2:
+            unequal = lens[:, 0] != lens[:, 1]
+            if unequal.any():
+                fields["chosen_longer_share"] = float((lens[unequal, 0] > lens[unequal, 1]).mean())
+    if labels is not None:
+        return TargetStats(num_samples=int(labels.size), shape=tuple(labels.shape), dtype=dtype, unit="responses",
+                           **fields)
+    if lens is not None:
+        return TargetStats(num_samples=int(lens.shape[0]), shape=tuple(lens.shape), dtype=dtype,
+                           unit="pairs" if lens.ndim == 2 else "responses", **fields)
+    return TargetStats(num_samples=0, shape=(), dtype="-", unit="pairs")
+
+
+def _recommend_preference(targets: object, reference: bool | None, paired: bool | None, lengths: object,
+                          noisy_labels: bool) -> Recommendation:
+    for arg, value in (("reference", reference), ("paired", paired)):
+        if value is not None and not isinstance(value, bool):
+            raise V.LossOptionError(f"recommend: {arg} must be True, False or None, but got {value!r}")
+    labels, lens, paired, dtype = _preference_arrays(targets, paired, lengths)
+    stats = _preference_stats(labels, lens, dtype)
+    reasons = ["task given: preference"]
+    if paired is None:
+        paired = True
+        reasons.append("paired not given: read as paired data (a chosen and a rejected response per prompt); pass "
+                       "paired=False for unpaired thumbs-up/down")
+    if reference is None:
+        reference = True
+        reasons.append("reference not given: read as available (the log-probabilities of the frozen model the policy "
+                       "starts from, usually the SFT model); pass reference=False if you cannot compute them")
+    else:
+        reasons.append(f"the reference model's log-probabilities: {'available' if reference else 'not available'}")
+    if stats.length_spread is not None and stats.length_spread < LENGTH_SPREAD:
+        reasons.append(f"response lengths {stats.length_p10:g} to {stats.length_p90:g} tokens (10th to 90th "
+                       f"percentile, {stats.length_spread:.3g}x): below the {LENGTH_SPREAD:g}x from which the "
+                       "length-normalised losses rank first")
+    if paired:
+        plan, baseline = _paired_plan(stats, reference, noisy_labels, reasons), ("dpo" if reference else "dpo-reffree")
+    else:
+        plan, baseline = _unpaired_plan(stats, reference, noisy_labels, reasons), "kto"
+    cands = _family_candidates(plan, stats, labels if labels is not None else np.zeros(0), baseline, reasons)
+    return Recommendation(task="preference", stats=stats, candidates=cands, reasons=reasons)
+
+
+def _length_reason(stats: TargetStats) -> str | None:
+    """Why lengths call for per-token averages, in measured words; ``None`` when they do not."""
+    parts = []
+    if stats.length_spread is not None and stats.length_spread >= LENGTH_SPREAD:
+        parts.append(f"response lengths vary {stats.length_spread:.3g}x from the 10th to the 90th percentile "
+                     f"({stats.length_p10:g} to {stats.length_p90:g} tokens)")
+    share = stats.chosen_longer_share
+    if share is not None and (share >= LENGTH_BIAS_SHARE or share <= 1.0 - LENGTH_BIAS_SHARE):
+        parts.append(f"the chosen response is the {'longer' if share >= 0.5 else 'shorter'} in "
+                     f"{max(share, 1.0 - share):.1%} of the pairs of unequal lengths")
+    if not parts:
+        return None
+    return (" and ".join(parts) + ": summed log-probabilities grow with the length, so a margin of sums mixes the "
+            "preference with the length difference; SimPO and ORPO compare per-token averages (Meng et al., 2024 "
+            "motivate SimPO's normalisation by this length effect)")
+
+
+def _paired_plan(stats: TargetStats, reference: bool, noisy: bool,
+                 reasons: list[str]) -> list[_Step]:
+    length = _length_reason(stats)
+    assumed = (f"label_smoothing={ASSUMED_FLIP_RATE:g}: an assumed flip rate, not measured here; set it to your "
+               "estimate (e.g. from annotator disagreement)")
+    simpo_why = ["reference-free: a logistic loss on per-token average log-probabilities with a target margin gamma "
+                 "(Meng et al., 2024)", "beta=2.0, gamma=1.0: the SimPO authors' values, the functional's defaults "
+                 "(TRL's CPOConfig uses beta=0.1, simpo_gamma=0.5)"]
+    orpo: _Step = ("orpo", ["reference-free: the chosen response's NLL plus a log-odds-ratio term, so it can start "
+                            "from the base model without a separate SFT stage (Hong et al., 2024)",
+                            "beta=0.1 (the paper's lambda): the functional's default"], {})
+    if reference:
+        dpo_why = ["the standard baseline (Rafailov et al., 2023): a logistic loss on the policy's log-ratio margin "
+                   "over the reference", "beta=0.1: the functional's default (TRL's too)"]
+        if length:
+            dpo_why.append("compares summed log-probabilities: with these lengths the margin includes the length "
+                           "difference")
+        dpo: _Step = ("dpo", dpo_why, {})
+        ipo: _Step = ("ipo", ["a squared loss pulling the log-ratio margin to 1/(2 beta) = 5 rather than pushing it "
+                              "without bound, which keeps the policy near the reference even where a preference never "
+                              "varies (Azar et al., 2023)",
+                              "beta=0.1: the functional's default; pass per-token averages (TRL's form)"], {})
+        simpo: _Step = ("simpo", [*simpo_why, "needs no reference forward pass, though you have the reference"], {})
+        if noisy:
+            plan = [
+                ("rdpo", ["label noise suspected: robust DPO (Chowdhury et al., 2024) is unbiased when each label is "
+                          "flipped with probability label_smoothing", assumed, "beta=0.1: the default"], {}),
+                ("cdpo", ["conservative DPO (Mitchell, 2023): each pair's target becomes 1 - label_smoothing, so no "
+                          "margin is pushed without bound", assumed, "beta=0.1: the default"], {}),
+                dpo, ipo,
+            ]
+            if length:
+                plan.append(("simpo", [length, *simpo_why], {}))
+            return plan
+        if length:
+            return [("simpo", [length, *simpo_why], {}), dpo, ipo, (orpo[0], [length, *orpo[1]], {})]
+        return [dpo, ipo, simpo, orpo]
+    reasons.append("no reference model: the reference-free losses (SimPO, ORPO, CPO) rank first; DPO and IPO need "
+                   "the reference's log-probabilities (KTO too)")
+    cpo: _Step = ("cpo", ["reference-free: DPO's logistic loss on summed log-probabilities without the reference, "
+                          "plus the chosen response's NLL (Xu et al., 2024)", "beta=0.1, cpo_alpha=1.0: the "
+                          "functional's defaults (TRL's); pass chosen_lengths to take the NLL per token"], {})
+    base: _Step = ("dpo-reffree", ["the baseline without a reference: DPO with the reference log-ratio taken as 0 "
+                                   "(TRL 0.x's reference_free), on summed log-probabilities",
+                                   "beta=0.1: the default"], {})
+    if noisy:
+        return [("simpo-smooth", ["label noise suspected: SimPO with label smoothing (TRL's), the target of each pair "
+                                  "becomes 1 - label_smoothing", assumed, *simpo_why[1:]], {}),
+                ("simpo", simpo_why, {}), orpo, cpo, base]
+    if length:
+        return [("simpo", [length, *simpo_why], {}), (orpo[0], [length, *orpo[1]], {}), cpo, base]
+    return [("simpo", simpo_why, {}), cpo, orpo, base]
+
+
+def _unpaired_plan(stats: TargetStats, reference: bool, noisy: bool,
+                   reasons: list[str]) -> list[_Step]:
+    reasons.append("unpaired data: DPO, IPO, SimPO, ORPO and CPO compare a chosen with a rejected response to the same "
+                   "prompt; pair responses to the same prompt where you have both to use them")
+    why = ["unpaired desirable/undesirable responses (thumbs up/down): KTO needs no pairs, each response is compared "
+           "with a reference point (Ethayarajh et al., 2024)"]
+    counts = stats.class_counts
+    opts = _kto_weights(stats, np.zeros(0))
+    if counts is None:
+        why.append("desirable_weight=1.0, undesirable_weight=1.0: the defaults; pass the 0/1 labels as targets to set "
+                   "them from the counts (the authors advise lambda_D B_D / (lambda_U B_U) in [1, 4/3])")
+    elif min(counts) == 0:
+        why.append(f"only {'desirable' if counts[0] == 0 else 'undesirable'} responses: KTO learns from one side only "
+                   "and the weights cannot balance the other; weights 1.0")
+    else:
+        achieved = opts["desirable_weight"] * counts[1] / (opts["undesirable_weight"] * counts[0])
+        why.append(f"{counts[1]} desirable against {counts[0]} undesirable responses: desirable_weight="
+                   f"{opts['desirable_weight']:g}, undesirable_weight={opts['undesirable_weight']:g} give lambda_D B_D "
+                   f"/ (lambda_U B_U) = {achieved:.3g}, inside the [1, 4/3] the authors advise")
+    why.append("beta=0.1: the functional's default (TRL's too)")
+    if not reference:
+        why.append("KTO needs the reference model's log-probabilities: compute them once with the frozen starting "
+                   "model (a forward pass without gradient, precomputable); kl=torch.tensor(0.0) drops only the "
+                   "reference point, not the reference")
+    if noisy:
+        reasons.append("noisy_labels: KTO has no label-smoothing option; its loss per response is bounded (1 - "
+                       "sigmoid), so one wrong label costs at most its weight")
+    return [("kto", why, {})]
+
+
+def _family_candidates(plan: list[_Step], stats: TargetStats, y: np.ndarray,
+                       baseline: str, reasons: list[str]) -> list[Candidate]:
+    out: list[Candidate] = []
+    for name, why, extra in plan:
+        entry = FAMILY_MENU[name]
+        if not entry.available:
+            reasons.append(f"{name} ({entry.loss}) left out: this losskit build does not have it")
+            continue
+        options = {**entry.configure(stats, y), **extra}
+        out.append(Candidate(rank=len(out) + 1, name=name, loss=entry.loss, options=options, reasons=why,
+                             code=_code(entry.loss, options, stats), baseline=name == baseline, inputs=entry.inputs))
+    if not out:
+        raise V.LossValueError("recommend: the candidates of this task must exist in losskit, but got a build without "
+                               "any of them; upgrade losskit")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # CLI: losskit recommend
 # --------------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -791,37 +1411,154 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recommend",
         help="recommend configured losses for a data set's target, with the reasons and a code line",
         description="Inspect the target column of a data set (task, class counts, imbalance, outliers) and print "
-        "a ranked list of configured losses with the reasons and a ready-to-paste line of code.",
+        "a ranked list of configured losses with the reasons and a ready-to-paste line of code. "
+        "--task ranking reads a CSV of one row per item (--group names the list, --target the relevance); "
+        "--task preference needs no file (--no-reference, --unpaired), or reads response lengths and labels from one.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", metavar="NAME",
                      help="a data set bundled with scikit-learn: digits, breast_cancer, wine, iris or diabetes")
     src.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (use with --target)")
-    p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column)")
-    p.add_argument("--task", choices=TASKS, help="override the inferred task")
+    p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column); with "
+                   "--task ranking the relevance, with --task preference --unpaired the 0/1 desirable label")
+    p.add_argument("--task", choices=TASKS + FAMILY_TASKS, help="override the inferred task; ranking and preference "
+                   "are never inferred")
     p.add_argument("--noisy-labels", action="store_true", help="the labels are known to be noisy")
     p.add_argument("--ordinal", action="store_true",
                    help="the classes are ordered (numeric labels by value, text labels alphabetically): rank the "
                    "ordinal loss (CORAL) first")
+    p.add_argument("--group", metavar="COLUMN",
+                   help="--task ranking: the column naming each row's list (query id); rows of one list need not be "
+                   "adjacent")
+    p.add_argument("--k", type=int, metavar="K", help="--task ranking: the cut-off of the NDCG@K you evaluate")
+    p.add_argument("--no-reference", action="store_true",
+                   help="--task preference: the reference model's log-probabilities are not available")
+    p.add_argument("--unpaired", action="store_true",
+                   help="--task preference: unpaired desirable/undesirable responses (KTO) instead of pairs")
+    p.add_argument("--lengths", metavar="COLUMNS",
+                   help="--task preference with --csv: the token-count column of each response, or two columns "
+                   "'chosen,rejected' per pair")
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON instead of text")
     p.set_defaults(func=_main)
+
+
+def _read_columns(path: str, names: Sequence[str]) -> dict[str, list[str]]:
+    """The named columns of a CSV file with a header row, as text."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise V.LossValueError(f"recommend: --csv must have a header row, but got an empty file {path!r}; add one")
+    header = [h.strip() for h in rows[0]]
+    out: dict[str, list[str]] = {}
+    for name in names:
+        if name not in header:
+            close = difflib.get_close_matches(name, header, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(header[:20])}"
+            raise V.LossOptionError(f"recommend: column {name!r} must be in {path!r}, but got no such column; {hint}")
+        i = header.index(name)
+        out[name] = [r[i].strip() for r in rows[1:] if len(r) > i]
+    return out
+
+
+def _numbers(values: list[str], column: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
+        bad = next(v for v in values if not _is_number(v))
+        raise V.LossValueError(f"recommend: column {column!r} must hold numbers, but got {bad!r}; fix or drop that "
+                               "row") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ranking_from_csv(path: str, group: str | None, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-item rows grouped into padded ``(N, L)`` relevance with its mask (lists in order of first appearance)."""
+    if group is None or target is None:
+        raise V.LossOptionError("recommend: --task ranking needs --group COLUMN (the list of each row) and --target "
+                                f"COLUMN (its relevance), but got --group {group!r} and --target {target!r}")
+    cols = _read_columns(path, [group, target])
+    rel = _numbers(cols[target], target)
+    ids: dict[str, int] = {}
+    lists = np.array([ids.setdefault(g, len(ids)) for g in cols[group]], dtype=np.int64)
+    counts = np.bincount(lists, minlength=len(ids))
+    pos = np.zeros_like(lists)
+    seen = np.zeros(len(ids), dtype=np.int64)
+    for i, g in enumerate(lists):
+        pos[i], seen[g] = seen[g], seen[g] + 1
+    relevance = np.zeros((len(ids), int(counts.max(initial=0))))
+    mask = np.zeros(relevance.shape, dtype=bool)
+    relevance[lists, pos], mask[lists, pos] = rel, True
+    return relevance, mask, f"{path} ({len(rel)} items in {len(ids)} lists by {group!r}, relevance {target!r})"
 
 
 def _main(args: argparse.Namespace) -> int:
     import json
 
-    from .lab.data import load_data
+    notes: list[str] = []
+    family = {"--group": (args.group, "ranking"), "--k": (args.k, "ranking"),
+              "--no-reference": (args.no_reference or None, "preference"),
+              "--unpaired": (args.unpaired or None, "preference"), "--lengths": (args.lengths, "preference")}
+    for flag, (value, task) in family.items():
+        if value is not None and args.task != task:
+            raise V.LossOptionError(f"recommend: {flag} applies to --task {task}, but got --task {args.task}; add "
+                                    f"--task {task} or drop {flag}")
+    if args.task in FAMILY_TASKS:
+        if args.dataset is not None:
+            raise V.LossOptionError(f"recommend: --task {args.task} reads --csv, but got --dataset {args.dataset}; "
+                                    "the bundled data sets hold no lists or preferences")
+        if args.task == "ranking":
+            if args.csv is None:
+                raise V.LossOptionError("recommend: --task ranking needs --csv FILE with one row per item, but got "
+                                        "none; pass --csv FILE --group COLUMN --target COLUMN")
+            relevance, mask, name = _ranking_from_csv(args.csv, args.group, args.target)
+            rec = recommend(relevance, task="ranking", mask=mask, k=args.k, noisy_labels=args.noisy_labels)
+        else:
+            labels = lengths = None
+            name = args.csv or "no data (the options only)"
+            if args.target and not args.unpaired:
+                raise V.LossOptionError("recommend: --target names the 0/1 labels of unpaired responses, but got "
+                                        "paired data; add --unpaired, or drop --target")
+            if args.csv is not None:
+                length_cols = [c.strip() for c in (args.lengths or "").split(",") if c.strip()]
+                if len(length_cols) > 2:
+                    raise V.LossOptionError(f"recommend: --lengths takes one column or two (chosen,rejected), but got "
+                                            f"{len(length_cols)}: {args.lengths!r}")
+                cols = _read_columns(args.csv, length_cols + ([args.target] if args.target else []))
+                if length_cols:
+                    lens = [_numbers(cols[c], c) for c in length_cols]
+                    lengths = np.stack(lens, 1) if len(lens) == 2 else lens[0]
+                if args.target:
+                    labels = _numbers(cols[args.target], args.target)
+            rec = recommend(labels, task="preference", reference=not args.no_reference,
+                            paired=False if args.unpaired else None, lengths=lengths, noisy_labels=args.noisy_labels)
+        if args.json:
+            print(json.dumps({"data": name, **rec.to_dict()}, indent=2))
+            return 0
+        print(f"data: {name}")
+    else:
+        from .lab.data import load_data
 
-    data = load_data(args.dataset, args.csv, args.target, where="recommend")
-    targets = data.y if data.task != "regression" or args.task else data.y.astype(np.float64)
-    rec = recommend(targets, task=args.task, noisy_labels=args.noisy_labels, ordinal=args.ordinal)
-    if args.json:
-        print(json.dumps({"data": data.name, **rec.to_dict()}, indent=2))
-        return 0
-    print(f"data: {data.name} ({data.num_rows} rows, {data.X.shape[1]} features, target {data.target_name!r})")
-    for note in data.notices:
+        if args.dataset is None and args.csv is None:
+            raise V.LossOptionError("recommend: one of --dataset NAME or --csv FILE is required, but got neither; "
+                                    "only --task preference works without data")
+        data = load_data(args.dataset, args.csv, args.target, where="recommend")
+        targets = data.y if data.task != "regression" or args.task else data.y.astype(np.float64)
+        rec = recommend(targets, task=args.task, noisy_labels=args.noisy_labels, ordinal=args.ordinal)
+        if args.json:
+            print(json.dumps({"data": data.name, **rec.to_dict()}, indent=2))
+            return 0
+        print(f"data: {data.name} ({data.num_rows} rows, {data.X.shape[1]} features, target {data.target_name!r})")
+        notes = list(data.notices)
+    for note in notes:
         print(f"note: {note}")
     print(rec)
     print("\npaste:\n    import torch, losskit as lk\n    " + rec.code)
     return 0
-
