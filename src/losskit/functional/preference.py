@@ -175,7 +175,8 @@ def dpo_loss(
         policy_rejected_logps: :math:`\pi_r`, of the rejected responses.
         reference_chosen_logps: :math:`\rho_c`, the reference model's; required unless ``reference_free``.
         reference_rejected_logps: :math:`\rho_r`; required unless ``reference_free``.
-        beta: :math:`\beta > 0`, the inverse strength of the KL penalty to the reference (default 0.1).
+        beta: :math:`\beta > 0`, the strength of the KL penalty to the reference: a larger one keeps the policy
+            closer to it (default 0.1).
         label_smoothing: :math:`\varepsilon`, the assumed probability that a label is flipped: in
             :math:`[0, 0.5]` for ``"sigmoid"``, :math:`[0, 0.5)` for ``"robust"`` (default 0.0).
         loss_type: ``"sigmoid"`` (default) or ``"robust"``.
