@@ -36,7 +36,15 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("losses", help="list every loss with its family and a one-line description")
+    p = subparsers.add_parser(
+        "losses",
+        help="list every loss with its family and a one-line description",
+        description=(
+            "List every loss losskit exports (the same rows as losskit.list_losses()): its family, its Module in "
+            "losskit and its function in losskit.functional, with the first line of its documentation."
+        ),
+        epilog="examples: losskit losses; losskit losses --family segmentation; losskit losses --markdown",
+    )
     p.add_argument("--family", help="only this family (e.g. classification, regression, segmentation)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_main)

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="losskit",
         description="losskit: the loss-function layer for PyTorch. Run 'losskit SUBCOMMAND --help' for details.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"losskit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     sub.required = True
     for name in SUBCOMMAND_MODULES:

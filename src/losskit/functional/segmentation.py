@@ -339,9 +339,9 @@ def jaccard_loss(
     and :math:`\ell_c = 0` for a class without target pixels (see :mod:`losskit.functional.segmentation`).
 
     Args:
-        input, target, class_weights, mode, from_logits, smooth, eps, ignore_index, log_loss, per_image,
-        global_batch, classes, include_background, smooth_nr, smooth_dr, soft_label, empty_class, reduction:
-            as :func:`dice_loss`.
+        input, target, class_weights, mode, from_logits, smooth, eps, ignore_index: as :func:`dice_loss`.
+        log_loss, per_image, global_batch, classes, include_background: as :func:`dice_loss`.
+        smooth_nr, smooth_dr, soft_label, empty_class, reduction: as :func:`dice_loss`.
         squared_pred: as :func:`dice_loss` (the union becomes :math:`\sum p^2 + \sum t^2 - TP`).
 
     Shape:
@@ -412,9 +412,9 @@ def tversky_loss(
         gamma: focal exponent, > 0 (default 1.0: plain Tversky). Abraham & Khan write the exponent as
             :math:`1/\gamma'` with :math:`\gamma' = 4/3`, i.e. ``gamma=0.75`` here; with ``gamma < 1`` the
             gradient at a perfect fit is 0, not infinite.
-        input, target, class_weights, mode, from_logits, smooth, eps, ignore_index, log_loss, per_image,
-        global_batch, classes, include_background, smooth_nr, smooth_dr, soft_label, empty_class, reduction:
-            as :func:`dice_loss`.
+        input, target, class_weights, mode, from_logits, smooth, eps, ignore_index: as :func:`dice_loss`.
+        log_loss, per_image, global_batch, classes, include_background: as :func:`dice_loss`.
+        smooth_nr, smooth_dr, soft_label, empty_class, reduction: as :func:`dice_loss`.
 
     Shape:
         As :func:`dice_loss`.
@@ -495,8 +495,8 @@ def generalized_dice_loss(
 
     Args:
         weight_type: ``"square"`` (default, Sudre et al.), ``"simple"`` or ``"uniform"`` (MONAI's ``w_type``).
-        input, target, mode, from_logits, smooth, smooth_nr, smooth_dr, eps, ignore_index, per_image,
-        global_batch, classes, include_background, soft_label: as :func:`dice_loss`.
+        input, target, mode, from_logits, smooth, smooth_nr, smooth_dr, eps: as :func:`dice_loss`.
+        ignore_index, per_image, global_batch, classes, include_background, soft_label: as :func:`dice_loss`.
         reduction: ``"mean"`` (default; over images with ``per_image``), ``"sum"`` or ``"none"``.
 
     Shape:

@@ -299,8 +299,8 @@ def dice_ce_loss(
         lambda_dice: weight of the Dice term, >= 0 (default 1.0).
         lambda_ce: weight of the cross-entropy term, >= 0 (default 1.0).
         input: logits :math:`(N, C, *)`.
-        target, class_weights, mode, smooth, smooth_nr, smooth_dr, eps, ignore_index, per_image, classes,
-        include_background, squared_pred, empty_class: as :func:`dice_loss`.
+        target, class_weights, mode, smooth, smooth_nr, smooth_dr, eps: as :func:`dice_loss`.
+        ignore_index, per_image, classes, include_background, squared_pred, empty_class: as :func:`dice_loss`.
         reduction: ``"mean"`` (default) or ``"sum"`` (the Dice sum over classes plus the cross-entropy sum over
             pixels, as MONAI); ``"none"`` is not offered (the terms have different shapes).
 
@@ -378,8 +378,8 @@ def dice_focal_loss(
         lambda_focal: weight of the focal term, >= 0 (default 1.0).
         gamma, alpha: as :func:`segmentation_focal_loss` (defaults 2.0 and ``None``).
         input: logits :math:`(N, C, *)`.
-        target, class_weights, mode, smooth, smooth_nr, smooth_dr, eps, ignore_index, per_image, classes,
-        include_background, squared_pred, empty_class: as :func:`dice_loss`.
+        target, class_weights, mode, smooth, smooth_nr, smooth_dr, eps: as :func:`dice_loss`.
+        ignore_index, per_image, classes, include_background, squared_pred, empty_class: as :func:`dice_loss`.
         reduction: ``"mean"`` (default) or ``"sum"``; ``"none"`` is not offered (the terms have different shapes).
 
     Raises:
