@@ -214,7 +214,12 @@ def compare_torch(
     if t.classification and first.y_train.ndim != 1:
         raise LabError(f"{where}: {t.name} targets must be one class index per item, but got targets of shape "
                        f"{first.y_train.shape[1:]} per item; pass task='multilabel' for 0/1 vectors")
-    specs, advice = resolve_losses(losses, first.y_train, t.name, candidates, where)
+    if t.name == "retrieval":
+        from .task_retrieval import retrieval_losses
+
+        specs, advice = retrieval_losses(losses, first, model_fn, candidates, where)
+    else:
+        specs, advice = resolve_losses(losses, first.y_train, t.name, candidates, where)
     advice = reasons + advice
     patience = max(5, (epochs or DEFAULT_EPOCHS) // 4) if patience is None else patience
     epochs = DEFAULT_EPOCHS if epochs is None else epochs
@@ -244,7 +249,8 @@ def compare_torch(
                     if bar is not None:
                         bar.set_postfix_str(f"{spec.name} run {r}")
                     before = bar.n if bar is not None else 0
-                    run = fit(spec.name, spec.build(sp.y_train, t.name), spec.head, t, sp, r, config, model_fn,
+                    run = fit(spec.name, spec.build(sp.y_train, t.name), spec.head, t.for_head(spec.head), sp, r,
+                              config, model_fn,
                               num_classes=C, train_counts=counts, on_epoch=bar.update if bar is not None else None,
                               on_model=on_model, where=where)
                     if bar is not None:

@@ -172,8 +172,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --data or digits-images: the optimizer (default adamw; sgd uses momentum 0.9)")
     p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column); "
                    "several 0/1 columns a,b,c make a multi-label target")
-    p.add_argument("--task", choices=("binary", "multiclass", "regression", "multilabel"),
-                   help="override the inferred task (multilabel: with --data, (L,) 0/1 target vectors)")
+    p.add_argument("--task", choices=("binary", "multiclass", "regression", "multilabel", "retrieval"),
+                   help="override the inferred task (multilabel: with --data, (L,) 0/1 target vectors; retrieval: "
+                   "the model outputs embeddings, trained with metric-learning losses on the class labels and "
+                   "evaluated by nearest neighbours on the test split)")
     p.add_argument("--losses", default="auto", metavar="auto|a,b,c",
                    help=f"'auto' (default: the advisor's candidates) or names among: {', '.join(LOSS_MENU)}")
     p.add_argument("--candidates", type=_integer(1), default=4, metavar="N",

@@ -21,6 +21,7 @@ from . import report_figures as rf
 from .data import Prepared
 from .report_html import Figure, render
 from .runner import CompareResult, compare
+from .task_retrieval import plot_projection
 
 __all__ = ["FIGURES", "figures", "write_outputs"]
 
@@ -46,6 +47,10 @@ FIGURES: dict[str, tuple[str, str]] = {
                   "test rows of every run pooled; the line is predicted = actual."),
     "residuals": ("residuals.png", "Residuals (predicted - actual) of the baseline and the best loss, the test rows "
                   "of every run pooled."),
+    "projection": ("projection.png", "Retrieval: each loss's test embeddings of the first run on their first two "
+                   "principal components (PCA of the embeddings as the loss's distance sees them, unit rows for "
+                   "cosine), coloured by class; a flat picture of a D-dimensional space, so read the metrics for the "
+                   "verdict."),
 }
 """Role -> (PNG file name, caption)."""
 
@@ -62,6 +67,7 @@ def figures(result: CompareResult, splits: Sequence[Prepared]) -> dict[str, Any]
         "roc_pr": lambda: rf.plot_roc_pr(result, splits),
         "predicted": lambda: rf.plot_predicted(result, splits),
         "residuals": lambda: rf.plot_residuals(result, splits),
+        "projection": lambda: plot_projection(result, splits),
     }
     return {role: make() for role, make in makers.items()}
 

@@ -32,7 +32,7 @@ __all__ = ["plot_calibration", "plot_confusion", "plot_curves", "plot_gains", "p
            "plot_residuals", "plot_roc_pr", "plot_validation_metric"]
 
 BOUNDED = {"accuracy", "balanced_accuracy", "macro_f1", "minority_recall", "roc_auc", "pr_auc", "brier", "ece",
-           "map", "micro_f1"}
+           "map", "micro_f1", "map_at_r", "recall_at_1", "recall_at_5"}
 """Metrics in [0, 1]: their axes stay near that range."""
 CLASSIFICATION = ("binary", "multiclass")
 

@@ -226,6 +226,10 @@ def render(result: CompareResult, splits: Sequence[Prepared], figures: Mapping[s
         sections.append(("roc-pr", "ROC and precision-recall", _img(f("roc_pr"))))
     if result.task == "regression":
         sections.append(("predictions", "Predictions and residuals", _img(f("predicted")) + _img(f("residuals"))))
+    if f("projection") is not None:
+        sections.append(("projection", "Test embeddings", "<p>Nearest neighbours on the test split, every item a "
+                         "query against the others; the distance per loss is in results.json (each run's "
+                         "<code>distance</code>).</p>" + _img(f("projection"))))
     sections.append(("curves", "Training curves", _img(f("curves")) + _img(f("validation")) + _doctor(result)))
     data = "".join(f"<li>{e(n)}</li>" for n in result.notices)
     advice = "".join(f"<li>{e(a)}</li>" for a in result.advice)

@@ -51,9 +51,12 @@ CLASSIFICATION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "minority
                           "log_loss", "brier", "ece")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 MULTILABEL_METRICS = ("map", "micro_f1", "macro_f1", "roc_auc", "log_loss")
+RETRIEVAL_METRICS = ("map_at_r", "recall_at_1", "recall_at_5")
+RETRIEVAL_DIM = 32
+"""``compare(dataset, task="retrieval")``: the lab's MLP ends in an embedding of this width."""
 TABLE_METRICS = {"classification": ("balanced_accuracy", "minority_recall", "macro_f1", "roc_auc", "pr_auc",
                                     "log_loss", "brier", "ece"), "regression": REGRESSION_METRICS,
-                 "multilabel": MULTILABEL_METRICS}
+                 "multilabel": MULTILABEL_METRICS, "retrieval": RETRIEVAL_METRICS}
 """The terminal table's columns (``results.json`` and ``report.html`` have every metric)."""
 DEFAULT_CANDIDATES = 4
 DEFAULT_RUNS = 10
@@ -70,7 +73,7 @@ RELATIVE_MARGIN = 0.01
 def primary_metric(task: str) -> str:
     """The metric that names the winner: balanced accuracy (classification), test MAE (regression) or mAP
     (multi-label: threshold-free, so a loss that only shifts the label probabilities is not favoured)."""
-    return {"regression": "mae", "multilabel": "map"}.get(task, "balanced_accuracy")
+    return {"regression": "mae", "multilabel": "map", "retrieval": "map_at_r"}.get(task, "balanced_accuracy")
 
 
 def default_margin(metric: str, baseline_mean: float) -> float:
@@ -169,6 +172,8 @@ class CompareResult:
 
     @property
     def metrics(self) -> tuple[str, ...]:
+        if self.task == "retrieval":
+            return RETRIEVAL_METRICS
         return {"regression": REGRESSION_METRICS, "multilabel": MULTILABEL_METRICS}.get(self.task,
                                                                                        CLASSIFICATION_METRICS)
 
@@ -502,7 +507,9 @@ def compare(
         dataset: a bundled data set name (``digits``, ``breast_cancer``, ``wine``, ``iris``, ``diabetes``) or a
             :class:`~losskit.lab.data.Dataset`; or ``None`` with ``csv``.
         csv, target: a CSV file and its target column (default the last one).
-        task: override the task inferred from the target (``"binary"``, ``"multiclass"``, ``"regression"``).
+        task: override the task inferred from the target (``"binary"``, ``"multiclass"``, ``"regression"``);
+            ``"retrieval"`` on a class target trains the MLP as an embedding net of :data:`RETRIEVAL_DIM` outputs
+            with metric-learning losses (:mod:`losskit.lab.task_retrieval`).
         losses: ``"auto"`` (the advisor's first ``candidates`` on the training targets, always with the plain
             baseline) or names from :data:`losskit.advisor.LOSS_MENU` (``"ce,focal"`` or a list).
         candidates: how many advisor candidates ``"auto"`` trains (default 4).
@@ -557,7 +564,7 @@ def compare(
         raise LabError(f"{where}: runs and seeds name the same option, but got runs={runs!r} and seeds={seeds!r}; "
                        "pass only runs")
     demo = isinstance(dataset, str) and dataset.strip().lower().replace("_", "-") in IMAGE_DEMOS
-    if demo and runs is None and seeds is None:
+    if (demo or task == "retrieval") and runs is None and seeds is None:  # retrieval: 5 losses, 5 runs
         runs = DEMO_RUNS
     runs = DEFAULT_RUNS if runs is None and seeds is None else (runs if runs is not None else seeds)
     for arg, value, low in (("epochs", epochs, 1), ("runs", runs, 1), ("batch_size", batch_size, 1),
@@ -598,6 +605,21 @@ def compare(
         data = dataset
     else:
         data = load_data(dataset, csv, target, task=task, where=where)
+    if task == "retrieval":  # the rows of a class target through an embedding MLP: the Dataset path
+        if data.task not in ("binary", "multiclass"):
+            raise LabError(f"{where}: task='retrieval' needs a class target, but got a {data.task} target "
+                           f"{data.target_name!r}; pick a class column")
+        width = int(data.X.shape[1])
+        embed = ((lambda: make_mlp(width, RETRIEVAL_DIM, tuple(hidden), float(dropout))) if model_fn is None
+                 else (lambda: model_fn(width, RETRIEVAL_DIM)))
+        return _compare_datasets(torch_splits(data), embed, dataset=None, csv=None, task="retrieval",
+                                 losses=losses, candidates=candidates, runs=runs,
+                                 epochs=DEMO_EPOCHS if epochs is None else epochs, patience=patience,
+                                 batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                                 amp=amp, accumulate=accumulate, imbalance=imbalance, label_noise=label_noise,
+                                 outliers=outliers, target_transform=target_transform, ordinal=ordinal,
+                                 split_seed=split_seed, margin=margin, alpha=alpha, out_dir=out_dir,
+                                 progress=progress, log=log, name=data.name, lab_model=model_fn is None)
     if task is not None and task != data.task:
         if "regression" in (task, data.task) or "multilabel" in (task, data.task) or task == "binary":
             raise LabError(f"{where}: task must match the target, but got task={task!r} for a {data.task} target "

@@ -8,6 +8,7 @@ binary         int 0/1 scalar            ``(N,)``, ``(N, 1)`` or ``(N, 2)``     
 multiclass     int class index           ``(N, C)`` logits                      tabular lab)
 regression     float scalar or vector    the target's shape per row             MAE, RMSE, R²
 multilabel     ``(L,)`` 0/1 vector       ``(N, L)`` logits                      mAP, micro/macro F1, ROC AUC
+retrieval      int class index           ``(N, D)`` embeddings                  MAP@R, Recall@1, Recall@5
 =============  ========================  =====================================  ===============================
 
 A loss of the advisor's menu (:data:`losskit.advisor.LOSS_MENU`) gets what its ``head`` expects: for two classes a
@@ -61,6 +62,10 @@ class Task:
     @property
     def classification(self) -> bool:
         return self.name in ("binary", "multiclass")
+
+    def for_head(self, head: str) -> Task:
+        """The task as it measures a loss of ``head`` (retrieval: the loss's distance); here itself."""
+        return self
 
     # ---- the loss call
     def target(self, y: Tensor) -> Tensor:
@@ -177,6 +182,9 @@ TASKS = {
                        ("map", "micro_f1", "macro_f1", "roc_auc", "log_loss")),
 }
 """The task types of the Dataset path, by name."""
+from .task_retrieval import RETRIEVAL  # noqa: E402  (it subclasses Task)
+
+TASKS["retrieval"] = RETRIEVAL
 
 
 def get_task(name: str, where: str = "compare") -> Task:

@@ -204,7 +204,12 @@ def fit(
                        "a fresh model from the model function")
     if on_model is not None:
         on_model(model)
-    opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    # a loss with parameters (ArcFace's and CosFace's class centres) trains with the model, without weight decay
+    extra = [p for p in loss_fn.parameters() if p.requires_grad] if isinstance(loss_fn, nn.Module) else []
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if extra:
+        groups.append({"params": extra, "weight_decay": 0.0})
+    opt = make_optimizer(config.optimizer, groups, config.lr, config.weight_decay)
     train = _loader(splits.train, config.batch_size, True, seed)
     evaluate = [_loader(p, max(256, config.batch_size), False, seed) for p in (splits.val, splits.test)]
 
