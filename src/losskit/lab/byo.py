@@ -8,7 +8,9 @@ and sees the same batch order: the per-run differences between two losses are pa
   ``n_train = inf``: no correction for overlapping test sets, which do not exist here) and speaks for this split's
   test set only: it cannot tell how much the ranking would move on another sample of the data. Or
 * a function ``split -> (train, val, test)``: run ``r`` uses split ``split_seed + r``, and the verdict uses Nadeau
-  and Bengio's corrected resampled t-test as the tabular lab (the bundled ``digits-images`` demo does this).
+  and Bengio's corrected resampled t-test as the tabular lab (the bundled ``digits-images`` demo does this). A
+  function with the attribute ``fresh_draws = True`` promises independent data in every run (fresh synthetic
+  images, as the bundled ``shapes`` demo): no two runs share items, so the plain paired t-test applies.
 
 The metrics, verdict, doctor diagnoses, report and progress bar are the tabular lab's (:mod:`losskit.lab.runner`);
 the task types are in :mod:`losskit.lab.tasks` and the training loop in :mod:`losskit.lab.train_torch`.
@@ -90,7 +92,12 @@ def resolve_losses(losses: Any, y_train: np.ndarray, task: str, candidates: int,
                    ) -> tuple[list[LossSpec], list[str]]:
     """The losses to train and the advisor's reasons: ``"auto"`` (the advisor's first ``candidates``, the baseline
     always among them), menu names (``"ce,focal"``), or a list mixing menu names and loss Modules / callables, or a
-    mapping name -> Module / callable / menu name."""
+    mapping name -> Module / callable / menu name. Segmentation:
+    :func:`losskit.lab.task_segmentation.resolve_losses`."""
+    if task == "segmentation":
+        from .task_segmentation import resolve_losses as segmentation_losses
+
+        return segmentation_losses(losses, y_train, candidates, where)
     rec = advisor.recommend(_advisor_targets(y_train, task), task=task)
     usable = [c for c in rec.candidates if advisor.LOSS_MENU[c.name].head != "ordinal"]
     by_name = {c.name: c for c in usable}
@@ -146,12 +153,31 @@ def _num_classes(task: str, ys: Sequence[np.ndarray]) -> int | None:
         return 2
     if task == "multiclass":
         return int(max(int(y.max()) for y in ys)) + 1
+    if task == "segmentation":
+        from .task_segmentation import num_classes
+
+        return num_classes(ys)
     return None
+
+
+def _class_names(splits: Splits, task: str, C: int | None) -> list[str] | None:
+    """The test dataset's ``classes`` (as torchvision's datasets) when they fit, else the class indices."""
+    if task == "segmentation" and C == 1:
+        return ["background", "foreground"]
+    names = getattr(splits.test, "classes", None)
+    if C and isinstance(names, (list, tuple)) and len(names) == C:
+        return [str(n) for n in names]
+    return [str(k) for k in range(C)] if C else None
 
 
 def _prepared(splits: Splits, task: str, num_classes: int | None, counts: list[int] | None) -> Prepared:
     """The run's targets in the shape the report and the tuned-threshold row read (no feature table)."""
     empty = np.zeros((0, 0), dtype=np.float32)
+    if task == "segmentation":  # a few test inputs for the report's picture of predictions
+        from .task_segmentation import preview_inputs
+
+        return Prepared(empty, splits.y_train, empty, splits.y_val, preview_inputs(splits.test), splits.y_test, task,
+                        num_classes, train_counts=counts)
     return Prepared(empty, splits.y_train, empty, splits.y_val, empty, splits.y_test, task, num_classes,
                     train_counts=counts)
 
@@ -273,7 +299,8 @@ def compare_torch(
     failed = [s.name for s in summaries if all(s is not c for c in compared)]
     reference_name = base.name if base is not None and base in compared else (compared or summaries)[0].name
     n_test = float(np.mean([sp.sizes[2] for sp in all_splits]))
-    n_train = float(np.mean([sp.sizes[0] + sp.sizes[1] for sp in all_splits])) if repeated else math.inf
+    fresh = repeated and getattr(data, "fresh_draws", False) is True  # independent data per run: nothing shared
+    n_train = float(np.mean([sp.sizes[0] + sp.sizes[1] for sp in all_splits])) if repeated and not fresh else math.inf
     sizes = {"n_train": n_train, "n_test": n_test}
     if margin is None:
         level = next(s for s in summaries if s.name == reference_name).mean[metric]
@@ -293,6 +320,9 @@ def compare_torch(
                     f"(diverged?): {', '.join(failed)}")
     tr, va, te = first.sizes
     notices = [f"{tr}/{va}/{te} items (train/validation/test)"]
+    if fresh:
+        notices.append("every run draws fresh data (fresh_draws): no item is shared between runs, so the comparison "
+                       "is the plain paired t-test, without the repeated-split correction")
     notices.append(f"{runs} runs: run r uses split {split_seed}+r and seed r, the same for every loss; losses of the "
                    "menu are configured on each split's training targets" if repeated else
                    f"one fixed split, {runs} runs: run r seeds torch with r before model_fn() (the same initial "
@@ -305,7 +335,7 @@ def compare_torch(
     C = _num_classes(t.name, [first.y_train, first.y_val, first.y_test])
     result = runner.CompareResult(
         name, t.name, sum(first.sizes), int(np.prod(first.input_shape)) if first.input_shape else 0,
-        [str(k) for k in range(C)] if C else None, notices, cfg, metric, summaries, winner, verdict, advice,
+        _class_names(first, t.name, C), notices, cfg, metric, summaries, winner, verdict, advice,
         out_dir, 0.0, prepared[0].train_counts, runner._versus_baseline(comparison, summaries), comparison,
         runner._warnings(summaries, sizes, metric, float(margin), float(alpha), epochs),
     )

@@ -14,6 +14,7 @@ from typing import Any
 from ..advisor import LOSS_MENU
 from ._extras import LabError
 from .data import BUILTIN, IMAGE_DEMOS
+from .task_segmentation import MENU as SEGMENTATION_MENU
 from .train_torch import OPTIMIZERS
 
 __all__ = ["register"]
@@ -159,7 +160,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="NAME", help=f"a data set bundled with scikit-learn: {', '.join(BUILTIN)}; "
-                     f"or {', '.join(IMAGE_DEMOS)} (the 8x8 digits as 1x8x8 images and a small CNN)")
+                     f"or {', '.join(IMAGE_DEMOS)} (the 8x8 digits as 1x8x8 images and a small CNN; shapes: "
+                     "synthetic circles, squares and triangles to segment, a small fully-convolutional net)")
     src.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (numeric columns as they are, "
                      "categorical ones one-hot encoded, missing values imputed)")
     src.add_argument("--data", metavar="MODULE:FUNC",
@@ -172,12 +174,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --data or digits-images: the optimizer (default adamw; sgd uses momentum 0.9)")
     p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column); "
                    "several 0/1 columns a,b,c make a multi-label target")
-    p.add_argument("--task", choices=("binary", "multiclass", "regression", "multilabel", "retrieval"),
+    p.add_argument("--task", choices=("binary", "multiclass", "regression", "multilabel", "segmentation", "retrieval"),
                    help="override the inferred task (multilabel: with --data, (L,) 0/1 target vectors; retrieval: "
                    "the model outputs embeddings, trained with metric-learning losses on the class labels and "
                    "evaluated by nearest neighbours on the test split)")
     p.add_argument("--losses", default="auto", metavar="auto|a,b,c",
-                   help=f"'auto' (default: the advisor's candidates) or names among: {', '.join(LOSS_MENU)}")
+                   help=f"'auto' (default: the advisor's candidates) or names among: {', '.join(LOSS_MENU)}; "
+                   f"segmentation: {', '.join(SEGMENTATION_MENU)}")
     p.add_argument("--candidates", type=_integer(1), default=4, metavar="N",
                    help="how many advisor candidates 'auto' trains, the plain baseline included (default 4)")
     p.add_argument("--epochs", type=_integer(1), default=None, metavar="N",

@@ -29,8 +29,9 @@ __all__ = ["BUILTIN", "IMAGE_DEMOS", "Dataset", "Prepared", "digits_images", "lo
            "load_csv_multilabel", "load_data", "prepare", "torch_splits"]
 
 BUILTIN = ("digits", "breast_cancer", "wine", "iris", "diabetes")
-IMAGE_DEMOS = ("digits-images",)
-"""Bundled demos of the Dataset path (:mod:`losskit.lab.byo`): ``digits-images``, :func:`digits_images`."""
+IMAGE_DEMOS = ("digits-images", "shapes")
+"""Bundled demos of the Dataset path (:mod:`losskit.lab.byo`): ``digits-images``, :func:`digits_images`;
+``shapes`` (segmentation), :func:`losskit.lab.data_shapes.shapes_data`."""
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "--", "missing"}
 MIN_PER_CLASS = 3
 """A stratified train/validation/test split needs every class in every part."""

@@ -33,6 +33,7 @@ HIGHER_IS_BETTER = {
     "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "minority_recall": True, "ece": False,
     "roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
     "mae": False, "rmse": False, "r2": True, "map": True, "micro_f1": True,
+    "mean_iou": True, "mean_dice": True, "pixel_accuracy": True, "interior_pixel_accuracy": True,
     "map_at_r": True, "recall_at_1": True, "recall_at_5": True,
 }
 

@@ -20,6 +20,8 @@ from . import provenance
 from . import report_figures as rf
 from .data import Prepared
 from .report_html import Figure, render
+from .report_segmentation import CAPTION as SEGMENTATION_CAPTION
+from .report_segmentation import plot_segmentation
 from .runner import CompareResult, compare
 from .task_retrieval import plot_projection
 
@@ -47,6 +49,7 @@ FIGURES: dict[str, tuple[str, str]] = {
                   "test rows of every run pooled; the line is predicted = actual."),
     "residuals": ("residuals.png", "Residuals (predicted - actual) of the baseline and the best loss, the test rows "
                   "of every run pooled."),
+    "segmentation": ("segmentation.png", SEGMENTATION_CAPTION),
     "projection": ("projection.png", "Retrieval: each loss's test embeddings of the first run on their first two "
                    "principal components (PCA of the embeddings as the loss's distance sees them, unit rows for "
                    "cosine), coloured by class; a flat picture of a D-dimensional space, so read the metrics for the "
@@ -67,6 +70,7 @@ def figures(result: CompareResult, splits: Sequence[Prepared]) -> dict[str, Any]
         "roc_pr": lambda: rf.plot_roc_pr(result, splits),
         "predicted": lambda: rf.plot_predicted(result, splits),
         "residuals": lambda: rf.plot_residuals(result, splits),
+        "segmentation": lambda: plot_segmentation(result, splits),
         "projection": lambda: plot_projection(result, splits),
     }
     return {role: make() for role, make in makers.items()}

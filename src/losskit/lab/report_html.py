@@ -17,6 +17,7 @@ import numpy as np
 from .data import Prepared
 from .metrics import HIGHER_IS_BETTER
 from .report_data import baseline_and_best, paired, per_class
+from .report_segmentation import per_class_dice_html
 from .runner import CompareResult
 
 __all__ = ["Figure", "render"]
@@ -226,6 +227,9 @@ def render(result: CompareResult, splits: Sequence[Prepared], figures: Mapping[s
         sections.append(("roc-pr", "ROC and precision-recall", _img(f("roc_pr"))))
     if result.task == "regression":
         sections.append(("predictions", "Predictions and residuals", _img(f("predicted")) + _img(f("residuals"))))
+    if result.task == "segmentation":
+        sections.append(("segmentation", "Predicted masks and Dice per class",
+                         _img(f("segmentation")) + per_class_dice_html(result)))
     if f("projection") is not None:
         sections.append(("projection", "Test embeddings", "<p>Nearest neighbours on the test split, every item a "
                          "query against the others; the distance per loss is in results.json (each run's "

@@ -40,8 +40,10 @@ from ..doctor import CurveDiagnosis, diagnose_curves
 from . import provenance, stats
 from ._extras import LabError, check_network, make_dir, require
 from .data import IMAGE_DEMOS, Dataset, Prepared, digits_images, load_data, prepare, torch_splits
+from .data_shapes import make_fcn, shapes_data
 from .ddp import in_process_group, is_main
 from .metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
+from .tasks import TASKS
 from .train import RunResult, TrainConfig, make_mlp, train_run
 from .train_torch import make_small_cnn
 
@@ -62,6 +64,9 @@ DEFAULT_CANDIDATES = 4
 DEFAULT_RUNS = 10
 DEMO_RUNS, DEMO_EPOCHS = 5, 40
 """``compare --dataset digits-images``: 5 runs of at most 40 epochs by default (under 2 minutes on 2 cores)."""
+SHAPES_EPOCHS, SHAPES_BATCH = 20, 16
+"""``compare --dataset shapes``: 5 runs of at most 20 epochs of the small FCN in batches of 16 (unless
+``batch_size`` is given: not 128) (under 2 minutes on 2 cores)."""
 MIN_STEPS = 400
 """Automatic epochs: enough for at least this many optimizer steps (at least 40 and at most :data:`MAX_EPOCHS`)."""
 MAX_EPOCHS = 300
@@ -174,6 +179,8 @@ class CompareResult:
     def metrics(self) -> tuple[str, ...]:
         if self.task == "retrieval":
             return RETRIEVAL_METRICS
+        if self.task == "segmentation":
+            return TASKS["segmentation"].metrics
         return {"regression": REGRESSION_METRICS, "multilabel": MULTILABEL_METRICS}.get(self.task,
                                                                                        CLASSIFICATION_METRICS)
 
@@ -182,7 +189,8 @@ class CompareResult:
 
     def table(self) -> str:
         """The terminal table: one row per loss, ``mean ± std`` over runs, the primary metric first."""
-        shown = TABLE_METRICS.get(self.task, TABLE_METRICS["classification"])
+        shown = self.metrics if self.task == "segmentation" else TABLE_METRICS.get(self.task,
+                                                                                     TABLE_METRICS["classification"])
         cols = [self.metric] + [m for m in shown if m != self.metric]
         head = ["loss"] + [c + (" ↑" if HIGHER_IS_BETTER[c] else " ↓") for c in cols] + ["best epoch", "notes"]
         rows = [head]
@@ -591,8 +599,12 @@ def compare(
     if out_dir is not None:
         require("matplotlib", what=where)
     if demo:
-        data, model_fn, dataset = digits_images, make_small_cnn, None
-        epochs = DEMO_EPOCHS if epochs is None else epochs
+        shapes = str(dataset).strip().lower() == "shapes"
+        data, model_fn = (shapes_data, make_fcn) if shapes else (digits_images, make_small_cnn)
+        dataset = None
+        epochs = (SHAPES_EPOCHS if shapes else DEMO_EPOCHS) if epochs is None else epochs
+        if shapes and batch_size == 128:  # the default batch: 2 steps an epoch on the demo's 240 images
+            batch_size = SHAPES_BATCH
     if data is not None:
         return _compare_datasets(data, model_fn, dataset=dataset, csv=csv, task=task, losses=losses,
                                  candidates=candidates, runs=runs, epochs=epochs, patience=patience,
@@ -761,11 +773,12 @@ def _compare_datasets(data: Any, model_fn: Callable[..., nn.Module] | None, *, d
     if lkd.is_distributed():
         raise LabError(f"{where}: data of your own trains in one process, but got {lkd.world_size()} processes; run "
                        "it without torchrun")
-    demo = data is digits_images
+    demo = data is digits_images or data is shapes_data
+    label = "shapes" if data is shapes_data else "digits-images"
     own = not (demo or lab_model)
     with _threads(None if own else 1):  # the lab's CNN and MLP are too small for more threads to pay (the demo's
         # CNN: 2.9 s a run on one thread, 5.4 s on two)
-        return compare_torch(data, model_fn, name=name or ("digits-images" if demo else "custom"),
+        return compare_torch(data, model_fn, name=name or (label if demo else "custom"),
                              on_own_threads=own, **options)
 
 

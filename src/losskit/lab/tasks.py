@@ -182,6 +182,9 @@ TASKS = {
                        ("map", "micro_f1", "macro_f1", "roc_auc", "log_loss")),
 }
 """The task types of the Dataset path, by name."""
+from .task_segmentation import SEGMENTATION, infer_segmentation  # noqa: E402  (it subclasses Task)
+
+TASKS["segmentation"] = SEGMENTATION
 from .task_retrieval import RETRIEVAL  # noqa: E402  (it subclasses Task)
 
 TASKS["retrieval"] = RETRIEVAL
@@ -197,7 +200,9 @@ def get_task(name: str, where: str = "compare") -> Task:
 def infer_task(y: np.ndarray) -> tuple[str, str]:
     """The task of the training targets ``y`` (one row per item) and why: integer or bool scalars are classes
     (two values 0/1: binary), float scalars are regression, ``(L,)`` 0/1 vectors are multi-label, other float
-    vectors multi-output regression."""
+    vectors multi-output regression; ``(H, W)`` integer masks segmentation (:mod:`losskit.lab.task_segmentation`)."""
+    if y.ndim >= 3 and (seg := infer_segmentation(y)) is not None:
+        return seg
     if y.ndim == 1:
         if y.dtype.kind in "biu":
             values = np.unique(y)
