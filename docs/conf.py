@@ -54,5 +54,6 @@ suppress_warnings = ["myst.header"]
 
 html_theme = "furo"
 html_title = f"losskit {release}"
-html_static_path: list[str] = []
+# the committed sample lab report (_static/sample-report/) is copied to the site as it is
+html_static_path = ["_static"]
 html_show_sourcelink = False
