@@ -127,6 +127,7 @@ from .modules import (
     WelschLoss,
 )
 from .modules._base import Loss
+from .modules.metric_memory import CrossBatchMemory
 from .multitask import MultiTaskLoss, MultiTaskResult
 
 __version__ = "0.1.0"
@@ -153,6 +154,7 @@ __all__ = [
     "CoralLoss",
     "CosFaceLoss",
     "CosineEmbeddingLoss",
+    "CrossBatchMemory",
     "CrossEntropyLoss",
     "CurveDiagnosis",
     "DPOLoss",

@@ -62,6 +62,8 @@ def contrastive_loss(
     distance: str = "euclidean",
     normalize_embeddings: bool = False,
     indices: Indices | None = None,
+    ref_emb: Tensor | None = None,
+    ref_labels: Tensor | None = None,
     global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
@@ -76,9 +78,11 @@ def contrastive_loss(
 
     ``"mean"`` averages over the :math:`N (N - 1)` pairs (0 for a single sample), ``"sum"`` adds them and
     ``"none"`` returns the ``(N, M)`` matrix of pair losses with 0 on the diagonal (a row is not paired with
-    itself). The distance is the plain Euclidean one by default; a similarity (``"cosine"``, ``"dot"``) enters
-    as ``d = 1 - s`` and the margins apply to that distance. ``"mean_nonzero"`` averages the positive and the
-    negative pair losses each over its non-zero terms and adds the two averages.
+    itself). With ``ref_emb``/``ref_labels`` the pairs are (embedding row, reference row) by label, no row
+    excluded (a memory of past batches: :class:`losskit.CrossBatchMemory`). The distance is the plain Euclidean
+    one by default; a similarity (``"cosine"``, ``"dot"``) enters as ``d = 1 - s`` and the margins apply to that
+    distance. ``"mean_nonzero"`` averages the positive and the negative pair losses each over its non-zero terms
+    and adds the two averages.
 
     pytorch-metric-learning's ``ContrastiveLoss`` has the same pair losses and its default reducer
     (``AvgNonZeroReducer``) is ``reduction="mean_nonzero"``; its default distance ``LpDistance()`` is
@@ -94,12 +98,13 @@ def contrastive_loss(
             as ``d = 1 - s``).
         normalize_embeddings: L2-normalise the rows first (default False).
         indices: mined pairs or triplets (:mod:`losskit.functional.miners`) instead of every pair.
+        ref_emb, ref_labels: pair the anchors with these ``(M, D)`` rows and ``(M,)`` labels.
         global_batch: pair the local rows with the rows of every process (default False; module docstring).
         reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
         ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`. Output: scalar, or :math:`(N, M)` for ``"none"``
-        (:math:`M = N`, or the global batch size with ``global_batch``).
+        (:math:`M = N`, the global batch size with ``global_batch``, or the number of reference rows).
 
     Raises:
         LossShapeError: ``embeddings`` not 2-D; ``labels`` not ``(N,)``.
@@ -123,7 +128,8 @@ def contrastive_loss(
     D.check_distance(name, distance)
     indices = C.check_indices(name, indices, global_batch)
     C.check_labelled(name, embeddings, labels)
-    rows, row_labels, self_mask = C.candidates(embeddings, labels, global_batch)
+    C.check_reference(name, embeddings, ref_emb, ref_labels)
+    rows, row_labels, self_mask = C.references(embeddings, labels, ref_emb, ref_labels, global_batch)
     d = D.as_distance(D.pairwise(embeddings, rows, distance, normalize_embeddings=normalize_embeddings), distance)
     positive, negative = C.pair_masks(labels, row_labels, self_mask, indices)
     pos_terms = torch.where(positive, F.relu(d - pos_margin), 0.0)

@@ -65,7 +65,14 @@ class ContrastiveLoss(Loss):
         self.normalize_embeddings = normalize_embeddings
         self.global_batch = global_batch
 
-    def forward(self, embeddings: Tensor, labels: Tensor, indices: C.Indices | None = None) -> Tensor:
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        indices: C.Indices | None = None,
+        ref_emb: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+    ) -> Tensor:
         return MF.contrastive_loss(
             embeddings,
             labels,
@@ -74,6 +81,8 @@ class ContrastiveLoss(Loss):
             distance=self.distance,
             normalize_embeddings=self.normalize_embeddings,
             indices=indices,
+            ref_emb=ref_emb,
+            ref_labels=ref_labels,
             global_batch=self.global_batch,
             reduction=self.reduction,
         )
