@@ -243,6 +243,19 @@ def _seg_case(name: str, cls: str, mode: str = "multiclass", **options) -> Model
     return ModelCase(name, data, (4, 3), loss, requires=cls, none_rows=False, options=options)
 
 
+def _proxy_case(name: str, cls: str, **options) -> ModelCase:
+    """A proxy loss on the model's 3-wide embeddings with fixed proxies (replicated: the same on every rank)."""
+    proxies = torch.randn(3, 3, generator=_gen(13), dtype=F64)
+
+    def loss(model, batch, global_batch, reduction):
+        module = getattr(lk, cls)(3, 3, proxies=proxies, global_batch=global_batch, reduction=reduction, **options)
+        return module(model(batch["x"]), batch["labels"])
+
+    # Proxy-Anchor's "none" is the (2, C) per-proxy terms of the global batch, the same on every rank
+    return ModelCase(name, data_embeddings, (4, 3), loss, requires=cls, none_rows=cls == "ProxyNCALoss",
+                     reductions=("mean", "sum", "none", "mean_nonzero"), options=options)
+
+
 CASES: list[ModelCase] = [
     ModelCase("gathered_infonce", data_views, (4, 3), _gathered_infonce, _ref_infonce),
     ModelCase("gathered_pairs", data_embeddings, (4, 3), _gathered_pairs, _ref_pairs),
@@ -270,6 +283,8 @@ CASES: list[ModelCase] = [
         "batch_hard_triplet_soft", "BatchHardTripletLoss", data_embeddings, (4, 3),
         _on_labels, soft_margin=True,
     ),
+    _proxy_case("proxy_anchor", "ProxyAnchorLoss", alpha=4.0),
+    _proxy_case("proxy_nca", "ProxyNCALoss", softmax_scale=3.0),
     _seg_case("dice", "DiceLoss"),
     _seg_case("jaccard", "JaccardLoss"),
     _seg_case("tversky", "TverskyLoss", alpha=0.3, beta=0.7, gamma=1.5),

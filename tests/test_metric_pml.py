@@ -292,3 +292,22 @@ def test_catalog_lists_the_deep_metric_losses():
     assert {"CircleLoss", "LiftedStructureLoss", "MinedTripletLoss", "MultiSimilarityLoss", "NPairLoss",
             "NTXentLoss", "ProxyAnchorLoss", "ProxyNCALoss"} <= names
     assert math.isfinite(len(names))
+
+
+@pytest.mark.parametrize("cls", ["ProxyAnchorLoss", "ProxyNCALoss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", "mean_nonzero"])
+def test_proxy_global_batch_on_one_process_is_the_local_loss(cls, reduction):
+    """Without a process group global_batch=True is the plain loss (values and gradients); the multi-process
+    equality with the full batch is in tests/test_distributed.py (cases proxy_anchor, proxy_nca)."""
+    x, proxies = _x(20), _x(21, 5)
+    values, grads = [], []
+    for global_batch in (False, True):
+        e = x.clone().requires_grad_(True)
+        loss = getattr(lk, cls)(5, 4, proxies=proxies, global_batch=global_batch, reduction=reduction)
+        out = loss(e, LABELS)
+        out.sum().backward()
+        values.append(out.detach())
+        grads.append((e.grad, loss.proxies.grad))
+    torch.testing.assert_close(values[0], values[1], rtol=0, atol=0)
+    for a, b in zip(grads[0], grads[1]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .. import distributed
 from .._precision import mixed_precision
 from .._reduction import reduce_loss as _local_reduce
 from . import _distances as D
@@ -214,6 +215,7 @@ def proxy_anchor_loss(
     alpha: float = 32.0,
     distance: str = "cosine",
     normalize_embeddings: bool = True,
+    global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Proxy-Anchor loss: each class proxy as an anchor against all the embeddings of the batch, pulling its
@@ -236,6 +238,10 @@ def proxy_anchor_loss(
     :class:`losskit.ProxyAnchorLoss` holds them as a Parameter, initialised as PML does (Kaiming normal, fan-out).
     ``indices`` (PML's miner weights) are not supported. With a distance, :math:`s = -d`.
 
+    With ``global_batch`` the embeddings and labels of every process are gathered (differentiably) and every
+    process computes the loss of the global batch, ``"none"`` included; the proxies are a replicated parameter
+    (each rank's gradient is the full-batch one, which DDP's average keeps). See :mod:`losskit.distributed`.
+
     Args:
         embeddings: ``(N, D)`` embeddings, floating dtype.
         labels: ``(N,)`` class indices in ``[0, C)``.
@@ -244,6 +250,7 @@ def proxy_anchor_loss(
         alpha: the scale :math:`\alpha` > 0 (default 32).
         distance: ``"cosine"`` (default) or another of :mod:`losskit.functional._distances`.
         normalize_embeddings: L2-normalise embeddings and proxies first (default True).
+        global_batch: the embeddings of every process against the proxies (default False).
         reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
@@ -271,6 +278,8 @@ def proxy_anchor_loss(
     alpha = V.check_positive(name, "alpha", alpha)
     D.check_distance(name, distance)
     _check_class_vectors(name, "proxies", embeddings, labels, proxies)
+    if global_batch:
+        embeddings, labels = distributed.all_gather(embeddings), distributed.all_gather(labels)
     s = D.as_similarity(D.pairwise(embeddings, proxies, distance, normalize_embeddings=normalize_embeddings), distance)
     own = labels.long()[:, None] == torch.arange(proxies.shape[0], device=labels.device)[None, :]
     pos = C.masked_logsumexp(-alpha * (s - margin), own, dim=0, add_one=True)
@@ -290,6 +299,7 @@ def proxy_nca_loss(
     softmax_scale: float = 1.0,
     distance: str = "squared_euclidean",
     normalize_embeddings: bool = True,
+    global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Proxy-NCA loss: a softmax over the (negative, scaled) distances of each embedding to the class proxies,
@@ -305,6 +315,10 @@ def proxy_nca_loss(
     embedding_size, softmax_scale)`` (``LpDistance(power=2)``, ``MeanReducer``) keeps it, and so does losskit: the
     same numbers (PML also drops a term whose probability underflows to exactly 0, which losskit keeps finite).
 
+    With ``global_batch`` the terms of every process are reduced together (the mean over the global batch on
+    every process; ``"none"`` returns the local terms); the proxies are a replicated parameter. See
+    :mod:`losskit.distributed`.
+
     Args:
         embeddings: ``(N, D)`` embeddings, floating dtype.
         labels: ``(N,)`` class indices in ``[0, C)``.
@@ -312,6 +326,7 @@ def proxy_nca_loss(
         softmax_scale: :math:`c` > 0 (default 1; larger values sharpen the softmax).
         distance: ``"squared_euclidean"`` (default) or another of :mod:`losskit.functional._distances`.
         normalize_embeddings: L2-normalise embeddings and proxies first (default True).
+        global_batch: reduce over the rows of every process (default False).
         reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
@@ -338,4 +353,4 @@ def proxy_nca_loss(
     s = D.as_similarity(D.pairwise(embeddings, proxies, distance, normalize_embeddings=normalize_embeddings), distance)
     logits = softmax_scale * s
     terms = torch.logsumexp(logits, dim=1) - logits.gather(1, labels.long()[:, None]).squeeze(1)
-    return C.reduce(terms, reduction, False)
+    return C.reduce(terms, reduction, global_batch)

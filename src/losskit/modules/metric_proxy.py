@@ -198,12 +198,14 @@ class ProxyAnchorLoss(_ProxyLoss):
         distance: str = "cosine",
         normalize_embeddings: bool = True,
         proxies: Tensor | None = None,
+        global_batch: bool = False,
         reduction: str = "mean",
     ) -> None:
         super().__init__(num_classes, embedding_dim, proxies=proxies, init="kaiming", distance=distance,
                          normalize_embeddings=normalize_embeddings, reduction=reduction)
         self.margin = C.check_margin_like(type(self).__name__, "margin", margin)
         self.alpha = V.check_positive(type(self).__name__, "alpha", alpha)
+        self.global_batch = global_batch
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return MXF.proxy_anchor_loss(
@@ -214,6 +216,7 @@ class ProxyAnchorLoss(_ProxyLoss):
             alpha=self.alpha,
             distance=self.distance,
             normalize_embeddings=self.normalize_embeddings,
+            global_batch=self.global_batch,
             reduction=self.reduction,
         )
 
@@ -244,11 +247,13 @@ class ProxyNCALoss(_ProxyLoss):
         distance: str = "squared_euclidean",
         normalize_embeddings: bool = True,
         proxies: Tensor | None = None,
+        global_batch: bool = False,
         reduction: str = "mean",
     ) -> None:
         super().__init__(num_classes, embedding_dim, proxies=proxies, init="normal", distance=distance,
                          normalize_embeddings=normalize_embeddings, reduction=reduction)
         self.softmax_scale = V.check_positive(type(self).__name__, "softmax_scale", softmax_scale)
+        self.global_batch = global_batch
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return MXF.proxy_nca_loss(
@@ -258,5 +263,6 @@ class ProxyNCALoss(_ProxyLoss):
             softmax_scale=self.softmax_scale,
             distance=self.distance,
             normalize_embeddings=self.normalize_embeddings,
+            global_batch=self.global_batch,
             reduction=self.reduction,
         )
