@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,22 @@ def test_every_subcommand_explains_every_option(name: str, capsys):
         if action.option_strings and action.dest != "help":
             assert action.help, f"{name} {action.option_strings} has no help text"
             assert action.option_strings[0] in out
+
+
+@pytest.mark.parametrize("name", _subcommands())
+def test_every_subcommand_shows_examples_that_parse(name: str, capsys):
+    """Every ``--help`` ends with 2-3 example commands of that subcommand, and each parses as written."""
+    with pytest.raises(SystemExit):
+        cli.main([name, "--help"])
+    out = capsys.readouterr().out
+    assert "\nexamples:\n" in out, f"losskit {name} --help has no examples"
+    commands = [line.strip() for line in out.split("\nexamples:\n", 1)[1].splitlines() if line.startswith("  losskit")]
+    assert 2 <= len(commands) <= 3, commands
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[:2] == ["losskit", name], command
+        args = cli.build_parser().parse_args(argv[1:])  # exits with code 2 on a bad option
+        assert args.command == name
 
 
 def test_script_and_module_agree():

@@ -1407,6 +1407,8 @@ def _family_candidates(plan: list[_Step], stats: TargetStats, y: np.ndarray,
 # --------------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``losskit recommend``."""
+    from .cli import examples
+
     p = subparsers.add_parser(
         "recommend",
         help="recommend configured losses for a data set's target, with the reasons and a code line",
@@ -1414,6 +1416,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a ranked list of configured losses with the reasons and a ready-to-paste line of code. "
         "--task ranking reads a CSV of one row per item (--group names the list, --target the relevance); "
         "--task preference needs no file (--no-reference, --unpaired), or reads response lengths and labels from one.",
+        epilog=examples(
+            ("losskit recommend --dataset breast_cancer", "a bundled data set: two classes, mildly imbalanced"),
+            ("losskit recommend --csv data.csv --target label --noisy-labels --json",
+             "your CSV's label column, labels known to be noisy, as JSON"),
+            ("losskit recommend --task preference --no-reference", "preference pairs without a reference model"),
+        ),
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", metavar="NAME",

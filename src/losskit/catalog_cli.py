@@ -36,6 +36,8 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    from .cli import examples
+
     p = subparsers.add_parser(
         "losses",
         help="list every loss with its family and a one-line description",
@@ -43,7 +45,11 @@ def register(subparsers) -> None:
             "List every loss losskit exports (the same rows as losskit.list_losses()): its family, its Module in "
             "losskit and its function in losskit.functional, with the first line of its documentation."
         ),
-        epilog="examples: losskit losses; losskit losses --family segmentation; losskit losses --markdown",
+        epilog=examples(
+            ("losskit losses", "every loss, grouped by family"),
+            ("losskit losses --family segmentation", "one family"),
+            ("losskit losses --markdown", "a Markdown table"),
+        ),
     )
     p.add_argument("--family", help="only this family (e.g. classification, regression, segmentation)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -15,7 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # one line per subcommand module, in the order of `losskit --help`
 SUBCOMMAND_MODULES = [
@@ -30,9 +30,35 @@ SUBCOMMAND_MODULES = [
 ]
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, except that a text with line breaks (the ``examples`` epilog) keeps its lines; a
+    description of one paragraph is still wrapped to the terminal."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "\n".join(indent + line if line else "" for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+def examples(*commands: tuple[str, str]) -> str:
+    """The ``epilog`` of a subcommand: ``(command, what it does)`` pairs, one command per line under its comment.
+
+    ``tests/test_cli.py`` parses every command, and the documentation's CLI page shows them with the help.
+    """
+    lines = ["examples:"]
+    for command, what in commands:
+        lines += [f"  # {what}", f"  {command}"]
+    return "\n".join(lines)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``losskit compare: error: argument --dropout: expected ...``, exit code 2
-    (the usage is one ``--help`` away)."""
+    (the usage is one ``--help`` away). The subcommands' parsers are of this class too, so all share the
+    formatter that keeps the examples' lines."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")

@@ -82,6 +82,8 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    from .cli import examples
+
     p = subparsers.add_parser(
         "demo",
         help="train a small model with losskit losses and print the loss going down",
@@ -90,7 +92,10 @@ def register(subparsers) -> None:
             "with its MSELoss on a smooth regression target, and print the loss going down (a few seconds on "
             "CPU; needs only torch)."
         ),
-        epilog="example: losskit demo --epochs 100 --seed 1",
+        epilog=examples(
+            ("losskit demo", "300 epochs per model, seed 0"),
+            ("losskit demo --epochs 100 --seed 1", "a shorter run from another seed"),
+        ),
     )
     p.add_argument("--epochs", type=int, default=300, help="training epochs per model (default 300)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

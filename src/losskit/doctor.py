@@ -378,6 +378,8 @@ def plot_curves(runs: dict[str, Curves], diagnoses: dict[str, CurveDiagnosis], p
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``losskit doctor``."""
+    from .cli import examples
+
     p = subparsers.add_parser(
         "doctor",
         help="diagnose loss curves from a training log (overfitting, plateau, spikes, divergence, NaN)",
@@ -386,6 +388,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "metrics.csv, a Hugging Face trainer_state.json (or its log_history list), TensorBoard scalar CSV exports "
         "(pass the training and validation tags together) and plain CSVs with training/validation loss columns; "
         "the layout is detected from the content.",
+        epilog=examples(
+            ("losskit doctor losskit-out/curves.csv", "the curves of a losskit compare run"),
+            ("losskit doctor lightning_logs/version_0/metrics.csv --plot doctor.png",
+             "a Lightning CSVLogger log, with a PNG of the curves and the verdicts"),
+            ("losskit doctor train_loss.csv val_loss.csv --format tensorboard",
+             "TensorBoard scalar exports of the training and validation tags"),
+        ),
     )
     p.add_argument("logs", nargs="+", metavar="FILE", help="the log file(s) to read")
     p.add_argument("--format", choices=FORMATS, default="auto",

@@ -21,6 +21,8 @@ def _threads(value: str) -> int:
 
 
 def register(subparsers) -> None:
+    from ..cli import examples
+
     parser = subparsers.add_parser(
         "bench",
         help="measure losskit's fast paths against torch and the textbook baselines",
@@ -29,6 +31,12 @@ def register(subparsers) -> None:
             "for losskit and its baselines in the same run, each in a fresh process, under the default allocator "
             "and with freed memory kept; plus a STREAM-style bandwidth figure. Writes JSON, Markdown and a PNG "
             "plot, and prints the table."
+        ),
+        epilog=examples(
+            ("losskit bench --list", "the cases, their sizes and baselines"),
+            ("losskit bench --quick --only cross_entropy mse_loss --out /tmp/bench",
+             "a short run of two cases, written outside the repository"),
+            ("losskit bench --only dropin", "every torch.nn loss at its defaults against torch"),
         ),
     )
     parser.add_argument(

@@ -186,6 +186,8 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    from ..cli import examples
+
     p = subparsers.add_parser(
         "bench-guard",
         help="measure the guard layer's steady-state overhead (forward+backward, guard 'first' vs 'off')",
@@ -196,7 +198,11 @@ def register(subparsers) -> None:
             "differences over the median unguarded time. A benchmark, not a test: it prints figures and asserts "
             "nothing."
         ),
-        epilog="example: losskit bench-guard --repeats 200 --json guard.json",
+        epilog=examples(
+            ("losskit bench-guard", "60 paired blocks of 20 calls per case, printed as a table"),
+            ("losskit bench-guard --repeats 200 --json guard.json",
+             "more blocks for tighter figures, also written as JSON (as benchmarks/results/<version>/guard.json)"),
+        ),
     )
     p.add_argument("--repeats", type=int, default=60, help="paired blocks of 20 calls per case (default 60)")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")

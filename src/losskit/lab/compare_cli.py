@@ -148,6 +148,8 @@ def _user_model(spec: str) -> Callable[[], Any]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``losskit compare``."""
+    from ..cli import examples
+
     p = subparsers.add_parser(
         "compare",
         help="train a small network with each candidate loss on a data set and compare them (the main job)",
@@ -157,6 +159,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "self-contained report.html. A winner is named only when it beats every other loss (and, for two classes, "
         "the baseline with a tuned threshold) on the paired per-run differences, by Nadeau and Bengio's corrected "
         "resampled t-test with Holm's correction, and by at least --margin.",
+        epilog=examples(
+            ("losskit compare --dataset breast_cancer",
+             "the advisor's candidates on a bundled data set, 10 paired runs"),
+            ("losskit compare --dataset iris --runs 3 --out iris-report",
+             "a quick look (the documentation's sample report)"),
+            ("losskit compare --csv sales.csv --target amount --target-transform log --losses mse,huber,logcosh",
+             "your CSV: a long-tailed regression target, three chosen losses"),
+        ),
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", metavar="NAME", help=f"a data set bundled with scikit-learn: {', '.join(BUILTIN)}; "

@@ -103,11 +103,19 @@ def plot_shapes(names: str | Sequence[str], out: str | os.PathLike, *, span: flo
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``losskit plot-shapes``."""
+    from ..cli import examples
+
     p = subparsers.add_parser(
         "plot-shapes",
         help="plot each loss and its gradient against the error (one PNG)",
         description="Draw each loss and its gradient against the error (regression losses) or the logit margin of "
         "the true class (classification losses), in one figure.",
+        epilog=examples(
+            ("losskit plot-shapes", "the regression losses mse, l1, huber, smooth-l1 and logcosh"),
+            ("losskit plot-shapes --losses ce,focal,poly --out classification.png",
+             "classification losses against the true class's logit margin"),
+            ("losskit plot-shapes --losses mse,huber,quantile --span 6", "a wider range of errors"),
+        ),
     )
     p.add_argument("--losses", default="mse,l1,huber,smooth-l1,logcosh", metavar="a,b,c",
                    help=f"loss names (default mse,l1,huber,smooth-l1,logcosh) among: {', '.join(advisor.LOSS_MENU)}")
