@@ -226,12 +226,14 @@ def _on_labels(module, model, batch):
     return module(model(batch["x"]), batch["labels"])
 
 
-def _metric_case(name: str, cls: str, data, width, call, **options) -> ModelCase:
+def _metric_case(
+    name: str, cls: str, data, width, call, *, reductions: tuple[str, ...] = ("mean", "sum", "none"), **options
+) -> ModelCase:
     def loss(model, batch, global_batch, reduction):
         module = getattr(lk, cls)(global_batch=global_batch, reduction=reduction, **options)
         return call(module, model, batch)
 
-    return ModelCase(name, data, width, loss, requires=cls, options=options)
+    return ModelCase(name, data, width, loss, requires=cls, reductions=reductions, options=options)
 
 
 def _seg_case(name: str, cls: str, mode: str = "multiclass", **options) -> ModelCase:
@@ -282,6 +284,15 @@ CASES: list[ModelCase] = [
     _metric_case(
         "batch_hard_triplet_soft", "BatchHardTripletLoss", data_embeddings, (4, 3),
         _on_labels, soft_margin=True,
+    ),
+    # lifted: "none" is the local rows of the (N, M) pair terms; n_pair: its pairs span the ranks (rank order)
+    _metric_case(
+        "lifted_structure", "LiftedStructureLoss", data_embeddings, (4, 3), _on_labels,
+        reductions=("mean", "sum", "none", "mean_nonzero"), pos_margin=0.1, neg_margin=0.8,
+    ),
+    _metric_case(
+        "n_pair", "NPairLoss", data_embeddings, (4, 3), _on_labels,
+        reductions=("mean", "sum", "none", "mean_nonzero"), l2_reg=0.05,
     ),
     _proxy_case("proxy_anchor", "ProxyAnchorLoss", alpha=4.0),
     _proxy_case("proxy_nca", "ProxyNCALoss", softmax_scale=3.0),

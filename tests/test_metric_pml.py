@@ -311,3 +311,32 @@ def test_proxy_global_batch_on_one_process_is_the_local_loss(cls, reduction):
     torch.testing.assert_close(values[0], values[1], rtol=0, atol=0)
     for a, b in zip(grads[0], grads[1]):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("cls", "options"), [
+    ("LiftedStructureLoss", {"pos_margin": 0.2, "neg_margin": 0.6}),
+    ("NPairLoss", {"l2_reg": 0.02}),
+    ("NPairLoss", {"normalize_embeddings": True}),
+], ids=["lifted", "n_pair_l2", "n_pair_cosine"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", "mean_nonzero"])
+def test_pair_global_batch_on_one_process_is_the_local_loss(cls, options, reduction):
+    """Without a process group global_batch=True is the plain loss (values and gradients); the multi-process
+    equality with the full batch is in tests/test_distributed.py (cases lifted_structure, n_pair)."""
+    x = _x(22)
+    values, grads = [], []
+    for global_batch in (False, True):
+        e = x.clone().requires_grad_(True)
+        out = getattr(lk, cls)(global_batch=global_batch, reduction=reduction, **options)(e, LABELS)
+        (out * torch.linspace(0.5, 1.5, out.numel()).reshape(out.shape)).sum().backward()
+        values.append(out.detach())
+        grads.append(e.grad)
+    assert grads[0] is not None and bool(grads[0].abs().sum() > 0)
+    torch.testing.assert_close(values[0], values[1], rtol=0, atol=0)
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fn", [LF.lifted_structure_loss, LF.n_pair_loss])
+def test_pair_global_batch_rejects_mined_indices(fn):
+    a, p, n = mine_triplets(LABELS)
+    with pytest.raises(lk.LossOptionError, match="global_batch"):
+        fn(_x(), LABELS, indices=(a, p, n), global_batch=True)

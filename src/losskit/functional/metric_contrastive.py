@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .. import distributed
 from .._precision import mixed_precision
 from . import _distances as D
 from . import _metric_common as C
@@ -270,6 +271,7 @@ def n_pair_loss(
     distance: str = "dot",
     normalize_embeddings: bool = False,
     indices: Indices | None = None,
+    global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Multi-class N-pair loss: one (anchor, positive) pair per class, each anchor's positive against the other
@@ -292,6 +294,14 @@ def n_pair_loss(
     its default ``DotProductSimilarity()`` normalises the embeddings (``normalize_embeddings=True`` here, the
     same as ``distance="cosine"``), where the paper and this default use raw inner products.
 
+    With ``global_batch=True`` the pairs are those of the global batch, the rows of every process in rank order
+    (rank 0's first): a class's anchor is its first row over every process and its positive its second, which
+    may sit on another process, and every pair's positive is a candidate of every anchor. This process computes
+    the terms of the anchors it holds; ``"mean"``/``"sum"`` are those of the whole batch, the single-process loss
+    on the concatenation of the processes' batches, and ``"none"`` is ``(N,)`` at the local rows. (Pairs formed
+    within each process would depend on how the batch is split, and a class seen once per process would have
+    no pair.)
+
     Args:
         embeddings: ``(N, D)`` embeddings, floating dtype.
         labels: ``(N,)`` integer class ids.
@@ -300,6 +310,7 @@ def n_pair_loss(
             ``s = -d``).
         normalize_embeddings: L2-normalise the rows first (default False; the regulariser uses the raw rows).
         indices: mined pairs or triplets; their positive pairs are used, the first one per anchor label.
+        global_batch: form the pairs over the rows of every process, in rank order (default False).
         reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
@@ -322,35 +333,46 @@ def n_pair_loss(
     V.check_reduction(name, reduction, REDUCTIONS)
     l2_reg = V.check_positive(name, "l2_reg", l2_reg, allow_zero=True)
     D.check_distance(name, distance)
-    checked = C.check_indices(name, indices, False)
+    checked = C.check_indices(name, indices, global_batch)
     C.check_labelled(name, embeddings, labels)
     n = embeddings.shape[0]
     device = embeddings.device
+    sq = (embeddings * embeddings).sum(dim=1) if l2_reg else None
     if checked is None:
-        same = labels[:, None] == labels[None, :]
-        before = torch.ones(n, n, dtype=torch.bool, device=device).tril(-1)  # [i, j]: j comes before i
+        # every row of the (global) batch, in order: rank among its class, the class's second row
+        rows, offset = distributed.all_gather_with_offset(embeddings) if global_batch else (embeddings, 0)
+        row_labels = distributed.all_gather(labels) if global_batch else labels
+        m = rows.shape[0]
+        same = row_labels[:, None] == row_labels[None, :]
+        before = torch.ones(m, m, dtype=torch.bool, device=device).tril(-1)  # [i, j]: j comes before i
         rank = (same & before).sum(dim=1)
-        second = rank == 1
-        anchor_idx = torch.arange(n, device=device)
-        valid = (rank == 0) & (same & second[None, :]).any(dim=1)
-        positive_idx = (same & second[None, :]).to(torch.int64).argmax(dim=1)
-    else:
-        anchor_idx, positive_idx = checked[0].long().to(device), checked[1].long().to(device)
-        t = anchor_idx.shape[0]
-        anchor_labels = labels[anchor_idx]
-        earlier = torch.ones(t, t, dtype=torch.bool, device=device).tril(-1)
-        valid = ~((anchor_labels[:, None] == anchor_labels[None, :]) & earlier).any(dim=1)
+        partner = same & (rank == 1)[None, :]
+        pair_valid = (rank == 0) & partner.any(dim=1)  # (M,): row k anchors a pair
+        # (M,): the positive of row k's pair (argmax cannot reduce an empty batch)
+        pair_positive = partner.to(torch.int64).argmax(dim=1) if m else rank
+        mine = torch.arange(n, device=device) + offset  # the local rows among the M
+        mat = D.pairwise(embeddings, rows, distance, normalize_embeddings=normalize_embeddings)
+        logits = D.as_similarity(mat, distance).index_select(1, pair_positive)  # (N, M): anchor vs positives
+        target = logits.gather(1, mine[:, None]).squeeze(1)
+        terms = C.masked_logsumexp(logits, pair_valid[None, :].expand_as(logits)) - target
+        valid = pair_valid.index_select(0, mine)
+        if sq is not None:
+            sq_rows = (rows * rows).sum(dim=1)
+            terms = terms + 0.25 * l2_reg * (sq + sq_rows.index_select(0, pair_positive.index_select(0, mine)))
+        terms = torch.where(valid, terms, 0.0)
+        return C.reduce(terms, reduction, global_batch, valid.sum())
+    anchor_idx, positive_idx = checked[0].long().to(device), checked[1].long().to(device)
+    t = anchor_idx.shape[0]
+    anchor_labels = labels[anchor_idx]
+    earlier = torch.ones(t, t, dtype=torch.bool, device=device).tril(-1)
+    valid = ~((anchor_labels[:, None] == anchor_labels[None, :]) & earlier).any(dim=1)
     mat = D.pairwise(embeddings, embeddings, distance, normalize_embeddings=normalize_embeddings)
     s = D.as_similarity(mat, distance)
     logits = s.index_select(0, anchor_idx).index_select(1, positive_idx)  # (K, K), row k: anchor k vs positives
     target = logits.diagonal()
     pair_terms = C.masked_logsumexp(logits, valid[None, :].expand_as(logits)) - target
-    if l2_reg:
-        sq = (embeddings * embeddings).sum(dim=1)
+    if sq is not None:
         pair_terms = pair_terms + 0.25 * l2_reg * (sq.index_select(0, anchor_idx) + sq.index_select(0, positive_idx))
     pair_terms = torch.where(valid, pair_terms, 0.0)
-    if checked is None:
-        terms = pair_terms
-    else:
-        terms = embeddings.new_zeros(n).index_add(0, anchor_idx, pair_terms)
+    terms = embeddings.new_zeros(n).index_add(0, anchor_idx, pair_terms)
     return C.reduce(terms, reduction, False, valid.sum())

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _validation as V
+from .. import distributed
 from .._precision import mixed_precision
 from . import _distances as D
 from . import _metric_common as C
@@ -218,6 +219,7 @@ def lifted_structure_loss(
     distance: str = "euclidean",
     normalize_embeddings: bool = True,
     indices: Indices | None = None,
+    global_batch: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Lifted structured loss: each positive pair against every negative pair of either of its two rows, through
@@ -238,6 +240,12 @@ def lifted_structure_loss(
     (PML's convention). ``"none"`` returns the ``(N, N)`` array of pair terms, 0 off the positive pairs. (PML's
     ``GeneralizedLiftedStructureLoss``, Hermans et al. 2017, is a different per-anchor loss, not this one.)
 
+    With ``global_batch=True`` the local rows are the first rows :math:`i` of the pairs and the rows of every
+    process (gathered) the second rows :math:`j` and the negatives; the log-sums of the second rows, computed by
+    the process that holds them, are gathered too. Every ordered pair is then counted once over the processes,
+    and ``"mean"``/``"sum"`` are those of the whole batch; ``"none"`` is this process's ``(N, M)`` rows of the
+    pair terms (``M`` rows over every process).
+
     Args:
         embeddings: ``(N, D)`` embeddings, floating dtype.
         labels: ``(N,)`` integer class ids.
@@ -247,10 +255,12 @@ def lifted_structure_loss(
             ``d = 1 - s``).
         normalize_embeddings: L2-normalise the rows first (default True, as PML).
         indices: mined pairs or triplets instead of every pair.
+        global_batch: pair with the rows of every process (default False).
         reduction: ``"mean"`` (default), ``"sum"``, ``"none"`` or ``"mean_nonzero"``.
 
     Shape:
-        ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`. Output: scalar, or :math:`(N, N)` for ``"none"``.
+        ``embeddings`` :math:`(N, D)`, ``labels`` :math:`(N)`. Output: scalar, or :math:`(N, N)` for ``"none"``
+        (:math:`(N, M)` with ``global_batch``).
 
     Raises:
         LossShapeError, LossTypeError, NonFiniteError: as :func:`losskit.functional.contrastive_loss`.
@@ -271,15 +281,19 @@ def lifted_structure_loss(
     pos_margin = C.check_margin_like(name, "pos_margin", pos_margin)
     neg_margin = C.check_margin_like(name, "neg_margin", neg_margin)
     mat, positive, negative = _pairs(
-        name, embeddings, labels, None, None, indices, distance, normalize_embeddings, False
+        name, embeddings, labels, None, None, indices, distance, normalize_embeddings, global_batch
     )
     d = D.as_distance(mat, distance)
     lse = C.masked_logsumexp(neg_margin - d, negative)  # (N,): log-sum over the negatives of each row
     has_neg = negative.any(dim=1)
-    either = has_neg[:, None] | has_neg[None, :]
-    a, b = lse[:, None].expand_as(d), lse[None, :].expand_as(d)
+    # the same of the second rows (M,): every process's, in the order of the gathered rows
+    lse_rows, has_neg_rows = (
+        (distributed.all_gather(lse), distributed.all_gather(has_neg)) if global_batch else (lse, has_neg)
+    )
+    either = has_neg[:, None] | has_neg_rows[None, :]
+    a, b = lse[:, None].expand_as(d), lse_rows[None, :].expand_as(d)
     low = torch.finfo(d.dtype).min
-    both = torch.logaddexp(torch.where(has_neg[:, None], a, low), torch.where(has_neg[None, :], b, low))
+    both = torch.logaddexp(torch.where(has_neg[:, None], a, low), torch.where(has_neg_rows[None, :], b, low))
     j = torch.where(either, both, 0.0) + d - pos_margin
     terms = torch.where(positive, 0.5 * F.relu(j) ** 2, 0.0)
-    return C.reduce(terms, reduction, False, positive.sum())
+    return C.reduce(terms, reduction, global_batch, positive.sum())

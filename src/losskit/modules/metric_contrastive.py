@@ -155,6 +155,7 @@ class NPairLoss(Loss):
         l2_reg: float = 0.0,
         distance: str = "dot",
         normalize_embeddings: bool = False,
+        global_batch: bool = False,
         reduction: str = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
@@ -162,6 +163,7 @@ class NPairLoss(Loss):
         self.l2_reg = V.check_positive(name, "l2_reg", l2_reg, allow_zero=True)
         self.distance = D.check_distance(name, distance)
         self.normalize_embeddings = normalize_embeddings
+        self.global_batch = global_batch
 
     def forward(self, embeddings: Tensor, labels: Tensor, indices: C.Indices | None = None) -> Tensor:
         return MCF.n_pair_loss(
@@ -171,5 +173,6 @@ class NPairLoss(Loss):
             distance=self.distance,
             normalize_embeddings=self.normalize_embeddings,
             indices=indices,
+            global_batch=self.global_batch,
             reduction=self.reduction,
         )

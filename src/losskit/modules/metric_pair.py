@@ -165,6 +165,7 @@ class LiftedStructureLoss(Loss):
         neg_margin: float = 1.0,
         distance: str = "euclidean",
         normalize_embeddings: bool = True,
+        global_batch: bool = False,
         reduction: str = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
@@ -173,6 +174,7 @@ class LiftedStructureLoss(Loss):
         self.neg_margin = C.check_margin_like(name, "neg_margin", neg_margin)
         self.distance = D.check_distance(name, distance)
         self.normalize_embeddings = normalize_embeddings
+        self.global_batch = global_batch
 
     def forward(self, embeddings: Tensor, labels: Tensor, indices: C.Indices | None = None) -> Tensor:
         return MPF.lifted_structure_loss(
@@ -183,5 +185,6 @@ class LiftedStructureLoss(Loss):
             distance=self.distance,
             normalize_embeddings=self.normalize_embeddings,
             indices=indices,
+            global_batch=self.global_batch,
             reduction=self.reduction,
         )
