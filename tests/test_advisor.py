@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 
 import numpy as np
@@ -231,7 +232,7 @@ def test_loss_names_close_matches_and_task():
 
 
 def test_menu_is_one_table_with_task_kinds():
-    assert {e.head for e in LOSS_MENU.values()} == {"logits", "ordinal", "sigmoid", "value"}
+    assert {e.head for e in LOSS_MENU.values()} == {"logits", "ordinal", "quantiles", "sigmoid", "value"}
     for name, entry in LOSS_MENU.items():
         assert entry.name == name and entry.tasks and entry.summary
 
@@ -499,3 +500,157 @@ def test_family_json_and_cli(tmp_path, capsys):
     assert "1. simpo" in capsys.readouterr().out
     assert main(["recommend", "--group", "qid", "--dataset", "iris"]) == 2
     assert "--group applies to --task ranking" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# segmentation masks and retrieval labels (task="segmentation", task="retrieval")
+# --------------------------------------------------------------------------------------------
+def _masks(n: int = 12, classes: int = 3, size: int = 16, filled: int = 8, empty: int = 0) -> np.ndarray:
+    """``n`` class masks ``(n, size, size)``: a square of side ``filled`` of class ``1 + i % (classes - 1)`` in
+    each, but the last ``empty`` masks, which are all background."""
+    m = np.zeros((n, size, size), dtype=np.int64)
+    for i in range(n - empty):
+        m[i, :filled, :filled] = 1 + i % (classes - 1)
+    return m
+
+
+def _run_segmentation(cand, masks: np.ndarray, channels: int) -> None:
+    """The candidate builds and gives a finite loss with a gradient on logits of the masks' shape."""
+    n, size = masks.shape[0], masks.shape[-1]
+    logits = torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    target = torch.as_tensor(masks)
+    target = target.float() if masks.ndim == 4 else target.long()
+    loss = cand.build()(logits, target)
+    loss.backward()
+    assert loss.shape == () and torch.isfinite(loss) and torch.isfinite(logits.grad).all(), cand.name
+
+
+def test_segmentation_balanced_masks_put_cross_entropy_first():
+    masks = _masks(filled=12)  # foreground 9/16 of the pixels, two classes of 28% each: largest/smallest 1.6:1
+    rec = recommend(masks, task="segmentation")
+    assert rec.task == "segmentation" and rec.best.name == "ce" and rec.best.baseline
+    assert rec.stats.foreground_fraction == pytest.approx(144 / 256) and rec.stats.empty_share == 0.0
+    assert rec.stats.num_classes == 3 and rec.stats.unit == "masks"
+    assert any("balanced" in r for r in rec.best.reasons)
+    assert "lovasz" in _names(rec)[:4]  # foreground above 20%: the IoU-driven loss ranks high (the lab's plan)
+    for cand in rec.candidates:
+        _run_segmentation(cand, masks, 3)
+        assert cand.options.get("mode", "multiclass") == "multiclass"
+
+
+def test_segmentation_small_foreground_and_empty_masks_change_the_first_and_the_reasons():
+    small = recommend(_masks(filled=3), task="segmentation")  # 9/256 of the pixels foreground
+    assert small.best.name == "dice-ce" and _names(small).index("ce") == 2
+    assert any("foreground below 20%" in r for r in small.reasons)
+    assert any("imbalanced" in r and "dice-ce ranks first" in r for r in small.reasons)
+    assert _names(small)[:4] == ["dice-ce", "dice", "ce", "tversky"]
+
+    empty = recommend(_masks(filled=12, empty=6), task="segmentation")  # half the masks have no foreground
+    assert empty.stats.empty_share == pytest.approx(0.5)
+    assert _names(empty)[:3] == ["dice-ce", "focal", "ce"]
+    assert any("50% of the masks are empty" in r for r in empty.reasons)
+    assert not any("50% of the masks are empty" in r for r in small.reasons)
+    for cand in empty.candidates:
+        _run_segmentation(cand, _masks(filled=12, empty=6), 3)
+
+
+def test_segmentation_binary_masks_use_one_channel_and_bce_as_the_baseline():
+    masks = (_masks(filled=4) > 0).astype(np.int64)[:, None]  # (N, 1, H, W) 0/1
+    rec = recommend(torch.as_tensor(masks), task="segmentation")
+    assert rec.stats.num_classes == 2 and rec.best.name == "dice-ce"
+    ce = next(c for c in rec.candidates if c.name == "ce")
+    assert ce.loss == "BCEWithLogitsLoss" and ce.baseline
+    assert all(c.options.get("mode", "binary") == "binary" for c in rec.candidates)
+    assert "(N, 1, H, W)" in rec.best.inputs
+    for cand in rec.candidates:
+        _run_segmentation(cand, masks, 1)
+        scope = {"lk": lk, "torch": torch}
+        exec(cand.code, scope)
+        assert type(scope["loss_fn"]) is type(cand.build())
+
+
+def test_segmentation_bad_masks():
+    with pytest.raises(lk.LossShapeError, match=r"masks must be \(N, H, W\) class indices"):
+        recommend(np.zeros((4, 8), dtype=np.int64), task="segmentation")
+    with pytest.raises(lk.LossValueError, match=r"0/1"):
+        recommend(np.full((4, 1, 8, 8), 2), task="segmentation")
+    with pytest.raises(lk.LossTypeError, match="needs the training masks"):
+        recommend(None, task="segmentation")
+    with pytest.raises(lk.LossOptionError, match="ordinal applies to class targets"):
+        recommend(_masks(), task="segmentation", ordinal=True)
+
+
+def _run_retrieval(cand, labels: np.ndarray, dim: int) -> None:
+    emb = torch.randn(len(labels), dim, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    loss = cand.build()(emb, torch.as_tensor(labels, dtype=torch.long))
+    loss.backward()
+    assert loss.shape == () and torch.isfinite(loss) and torch.isfinite(emb.grad).all(), cand.name
+
+
+def test_retrieval_many_items_per_class_rank_supcon_first():
+    labels = np.repeat(np.arange(6), 20)
+    rec = recommend(labels, task="retrieval", embedding_dim=16)
+    assert rec.task == "retrieval" and rec.best.name == "supcon"
+    assert rec.stats.per_class_median == 20 and rec.stats.singleton_classes == 0
+    assert next(c for c in rec.candidates if c.name == "contrastive").baseline
+    assert any("batches hold positives" in r for r in rec.reasons)
+    arc = next(c for c in rec.candidates if c.name == "arcface")
+    assert arc.options["num_classes"] == 6 and arc.options["embedding_dim"] == 16
+    for cand in rec.candidates:
+        _run_retrieval(cand, labels, 16)
+
+
+def test_retrieval_few_items_per_class_and_lone_classes_rank_the_proxies_first():
+    labels = np.r_[np.repeat(np.arange(30), 3), np.arange(30, 40)]  # 30 classes of 3, 10 classes of one item
+    rec = recommend(labels, task="retrieval")
+    assert _names(rec)[:2] == ["arcface", "cosface"]
+    assert rec.stats.singleton_classes == 10 and rec.stats.num_classes == 40
+    assert any("10 of 40 classes have one item" in r and "cannot form a positive pair" in r for r in rec.reasons)
+    assert any("a median of 3 items per class" in r for r in rec.best.reasons)
+    assert any("placeholder" in r for r in rec.best.reasons)  # embedding_dim not given: 128
+    assert rec.best.options["embedding_dim"] == 128 and rec.best.options["num_classes"] == 40
+    assert "MPerClassSampler" in " ".join(next(c for c in rec.candidates if c.name == "supcon").reasons)
+    for cand in rec.candidates:
+        _run_retrieval(cand, labels, 128)
+
+
+def test_retrieval_labels_that_are_not_indices_and_bad_labels():
+    rec = recommend(np.repeat([10, 20, 35], 8), task="retrieval", embedding_dim=8)
+    assert any("num_classes=36 keeps centres" in r for r in rec.reasons)
+    assert next(c for c in rec.candidates if c.name == "arcface").options["num_classes"] == 36
+    rec = recommend(np.repeat([-1, 2], 8), task="retrieval", embedding_dim=8)
+    assert any("map the labels to 0..1" in r for r in rec.reasons)
+    with pytest.raises(lk.LossValueError, match="at least two classes"):
+        recommend(np.zeros(5, dtype=np.int64), task="retrieval")
+    with pytest.raises(lk.LossValueError, match="some class two items"):
+        recommend(np.arange(5), task="retrieval")
+    with pytest.raises(lk.LossShapeError, match=r"one class per item, shape \(N,\)"):
+        recommend(np.zeros((4, 2), dtype=np.int64), task="retrieval")
+    with pytest.raises(lk.LossOptionError, match="embedding_dim must be a positive int"):
+        recommend(np.repeat([0, 1], 4), task="retrieval", embedding_dim=0)
+    with pytest.raises(lk.LossOptionError, match="embedding_dim applies to task='retrieval'"):
+        recommend(np.repeat([0, 1], 4), embedding_dim=8)
+
+
+def test_segmentation_and_retrieval_from_the_cli(tmp_path, capsys):
+    from losskit.cli import main
+
+    masks = tmp_path / "masks.npy"
+    np.save(masks, _masks(filled=3))
+    assert main(["recommend", "--task", "segmentation", "--masks", str(masks)]) == 0
+    out = capsys.readouterr().out
+    assert "task: segmentation" in out and "1. dice-ce" in out
+    pt = tmp_path / "masks.pt"
+    torch.save(torch.as_tensor(_masks(filled=12)), pt)
+    assert main(["recommend", "--task", "segmentation", "--masks", str(pt), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["candidates"][0]["name"] == "ce"
+    csv = tmp_path / "items.csv"
+    csv.write_text("path,person\n" + "".join(f"img{i}.png,p{i % 30}\n" for i in range(75)))
+    assert main(["recommend", "--task", "retrieval", "--csv", str(csv), "--target", "person", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["task"] == "retrieval" and d["stats"]["num_classes"] == 30 and d["candidates"][0]["name"] == "arcface"
+    assert main(["recommend", "--task", "segmentation"]) == 2
+    assert "needs --masks FILE" in capsys.readouterr().err
+    assert main(["recommend", "--masks", str(masks)]) == 2
+    assert "--masks applies to --task segmentation" in capsys.readouterr().err
+    assert main(["recommend", "--task", "segmentation", "--masks", str(tmp_path / "none.npy")]) == 2

@@ -179,6 +179,8 @@ def _menu_case(name: str, n: int = 40) -> tuple[nn.Module, str, Tensor, Tensor]:
     elif entry.head == "ordinal":  # 3 ordered classes: one logit per threshold
         y = torch.tensor([0] * 25 + [1] * 10 + [2] * 5)[torch.randperm(n, generator=g)]
         out, task = torch.randn(n, 2, generator=g), None
+    elif entry.head == "quantiles":  # one output per quantile
+        y, out, task = torch.randn(n, generator=g), torch.randn(n, 3, generator=g), "regression"
     else:
         y, out, task = torch.randn(n, generator=g), torch.randn(n, generator=g), "regression"
     stats = advisor.recommend(y.numpy(), task=task).stats

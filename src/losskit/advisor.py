@@ -57,6 +57,7 @@ __all__ = [
     "IMBALANCE_RATIO",
     "LOSS_MENU",
     "OUTLIER_SHARE",
+    "STRUCTURED_TASKS",
     "TASKS",
     "Candidate",
     "MenuEntry",
@@ -83,11 +84,17 @@ HUBER_K = 1.345
 """Huber's tuning constant: ``delta = 1.345 * sigma`` keeps 95% efficiency on Gaussian errors (Huber, 1981)."""
 LONG_TAIL_SKEW = 2.0
 """Regression targets >= 0 with a skewness above this get the advice to train on ``log1p(target)``."""
+INTERVAL_QUANTILES = (0.1, 0.5, 0.9)
+"""The quantiles the ``quantile`` candidate predicts (a head of three outputs): the median is the point prediction,
+[q0.1, q0.9] a prediction interval of nominal coverage 0.8."""
 MAX_INDEX_CLASSES = 100
 """Integer targets with more distinct values than this are treated as regression (counts, years ...)."""
 
 FAMILY_TASKS = ("ranking", "preference")
 """The tasks of the branches whose losses the lab does not train (:data:`FAMILY_MENU`)."""
+STRUCTURED_TASKS = ("segmentation", "retrieval")
+"""The lab's Dataset tasks with their own menus (:mod:`losskit.lab.task_segmentation`,
+:mod:`losskit.lab.task_retrieval`): never inferred, pass them."""
 FULL_ORDER_TIES = 0.05
 """Ranking: up to this share of tied pairs (same list, same relevance) the lists give a full order, ListMLE's
 premise, and ListMLE ranks second."""
@@ -165,6 +172,16 @@ class TargetStats:
     """Preference: ``length_p90 / length_p10``."""
     chosen_longer_share: float | None = None
     """Preference, paired lengths: share of the pairs of unequal lengths whose chosen response is the longer."""
+    foreground_fraction: float | None = None
+    """Segmentation: share of the pixels of a class > 0."""
+    empty_share: float | None = None
+    """Segmentation: share of the masks without a foreground pixel."""
+    class_share: tuple[float, ...] | None = None
+    """Segmentation: share of the pixels of each class."""
+    singleton_classes: int | None = None
+    """Retrieval: classes with one item (no positive pair)."""
+    per_class_median: float | None = None
+    """Retrieval: the median number of items per class."""
 
     @property
     def imbalanced(self) -> bool:
@@ -182,6 +199,10 @@ class TargetStats:
         out = [f"{self.num_samples} {self.unit}, shape {V.shape_str(self.shape)}, dtype {self.dtype}"]
         if self.unit == "lists":
             return out + self._ranking_lines()
+        if self.unit == "masks":
+            shares = ", ".join(f"{v:.3g}" for v in (self.class_share or ())[:20])
+            return [*out, f"{self.num_classes} classes, pixel shares [{shares}]; foreground (class > 0) "
+                    f"{self.foreground_fraction:.1%} of the pixels; {self.empty_share:.1%} of the masks empty"]
         if self.unit == "responses" and self.class_counts is not None:
             out.append(f"{self.class_counts[1]} desirable, {self.class_counts[0]} undesirable responses")
         elif self.class_counts is not None:
@@ -190,6 +211,9 @@ class TargetStats:
             out.append(f"{self.num_classes} classes/labels, counts [{counts}]")
         if self.imbalance_ratio is not None:
             out.append(f"imbalance ratio {self.imbalance_ratio:.3g}:1")
+        if self.per_class_median is not None:
+            out.append(f"median {self.per_class_median:g} items per class; {self.singleton_classes} classes with one "
+                       "item")
         if self.labels_per_row is not None:
             out.append(f"{self.labels_per_row:.3g} positive labels per row on average")
         if self.mean is not None:
@@ -312,7 +336,8 @@ class MenuEntry:
     head: str
     """What the network must output: ``"logits"`` (one per class, class-index target), ``"sigmoid"`` (one logit
     per label, 0/1 float target of the same shape), ``"ordinal"`` (one logit per threshold between ordered
-    classes, K - 1 for K classes, class-index target) or ``"value"`` (real predictions); in :data:`FAMILY_MENU`
+    classes, K - 1 for K classes, class-index target), ``"value"`` (real predictions) or ``"quantiles"`` (one
+    real prediction per quantile of :data:`INTERVAL_QUANTILES`, ``(N, 3)``); in :data:`FAMILY_MENU`
     ``"scores"`` (one score per item of a list) or ``"log-probs"`` (per-sequence log-probabilities)."""
     summary: str
     configure: Callable[[TargetStats, np.ndarray], dict[str, Any]] = lambda stats, y: {}
@@ -431,8 +456,9 @@ LOSS_MENU: dict[str, MenuEntry] = {
         MenuEntry("smooth-l1", "SmoothL1Loss", _REG, "value", "smooth L1 loss, beta = 1.345 robust sigma",
                   _smooth_l1_beta),
         MenuEntry("logcosh", "LogCoshLoss", _REG, "value", "log-cosh loss (quadratic near 0, linear far out)"),
-        MenuEntry("quantile", "QuantileLoss", _REG, "value", "quantile (pinball) loss at the median",
-                  lambda s, y: {"quantiles": 0.5}),
+        MenuEntry("quantile", "QuantileLoss", _REG, "quantiles",
+                  "quantile (pinball) loss at 0.1, 0.5 and 0.9: the median as the point prediction, [q0.1, q0.9] an "
+                  "80% interval", lambda s, y: {"quantiles": INTERVAL_QUANTILES}),
     ]
 }
 
@@ -852,7 +878,7 @@ def _prepare_targets(targets: object, task: str | None, where: str = "recommend"
 
 
 def _check_task(task: str | None, where: str = "recommend") -> None:
-    known = TASKS + FAMILY_TASKS
+    known = TASKS + FAMILY_TASKS + STRUCTURED_TASKS
     if task is not None and task not in known:
         close = difflib.get_close_matches(str(task), known, n=1)
         raise V.LossOptionError(
@@ -862,21 +888,28 @@ def _check_task(task: str | None, where: str = "recommend") -> None:
 
 
 _FAMILY_OPTIONS = {"mask": "ranking", "k": "ranking", "reference": "preference", "paired": "preference",
-                   "lengths": "preference"}
+                   "lengths": "preference", "embedding_dim": "retrieval"}
 
 
 def recommend(targets: object = None, task: str | None = None, *, noisy_labels: bool = False,
               ordinal: bool = False, mask: object = None, k: int | None = None, reference: bool | None = None,
-              paired: bool | None = None, lengths: object = None) -> Recommendation:
+              paired: bool | None = None, lengths: object = None,
+              embedding_dim: int | None = None) -> Recommendation:
     """Recommend configured losses for ``targets``.
 
     Args:
         targets: the training targets: a tensor, array or list. ``(N,)`` class indices, 0/1 or bool labels, or
             real values; ``(N, K)`` 0/1 multi-hot rows (multi-label), one-hot rows, or real values. For
             ``task="ranking"`` the relevance ``(N, L)`` of ``N`` lists (0 = not relevant, 1, 2, ... more). For
-            ``task="preference"`` optional: the 0/1 (or bool) labels of unpaired responses, 1 = desirable.
+            ``task="preference"`` optional: the 0/1 (or bool) labels of unpaired responses, 1 = desirable. For
+            ``task="segmentation"`` the training masks: ``(N, H, W)`` class indices or ``(N, 1, H, W)`` 0/1. For
+            ``task="retrieval"`` the class label ``(N,)`` of every training item.
         task: ``"binary"``, ``"multiclass"``, ``"multilabel"`` or ``"regression"``; ``None`` (default) infers it.
-            ``"ranking"`` and ``"preference"`` are never inferred: pass them.
+            ``"ranking"``, ``"preference"``, ``"segmentation"`` and ``"retrieval"`` are never inferred: pass them.
+            Segmentation reads the foreground share, the empty masks and the pixel share per class (ranked as the
+            lab's ``losses="auto"``, cross-entropy first only when the classes are balanced and few masks are empty);
+            retrieval reads the items per class (few per class, or many classes of one item: the proxy losses
+            ArcFace and CosFace first; else SupCon).
         noisy_labels: the labels are known to be noisy (adds generalized cross-entropy to classification; cDPO,
             robust DPO or SimPO with label smoothing to preference data, at an assumed flip rate of 0.1).
         ordinal: the classes are ordered (0 < 1 < 2 ...: ratings, grades); for three or more classes the ordinal
@@ -889,6 +922,8 @@ def recommend(targets: object = None, task: str | None = None, *, noisy_labels: 
             (``False``, KTO); ``None``: unpaired when ``targets`` are given, else paired.
         lengths: preference: token counts of the responses, ``(B, 2)`` chosen and rejected per pair or ``(M,)``
             per response; lengths that vary a lot rank the length-normalised losses first.
+        embedding_dim: retrieval: the width of the model's embedding, for ArcFace's and CosFace's centres
+            (``None``: 128, said in the reasons).
 
     Returns:
         A :class:`Recommendation`: the task, :class:`TargetStats`, ranked :class:`Candidate` losses (each with
@@ -914,18 +949,23 @@ def recommend(targets: object = None, task: str | None = None, *, noisy_labels: 
         ['simpo', 'cpo']
     """
     _check_task(task)
-    options = {"mask": mask, "k": k, "reference": reference, "paired": paired, "lengths": lengths}
+    options = {"mask": mask, "k": k, "reference": reference, "paired": paired, "lengths": lengths,
+               "embedding_dim": embedding_dim}
     for arg, value in options.items():
         if value is not None and task != _FAMILY_OPTIONS[arg]:
             raise V.LossOptionError(f"recommend: {arg} applies to task={_FAMILY_OPTIONS[arg]!r}, but got task="
                                     f"{task!r}; pass task={_FAMILY_OPTIONS[arg]!r} or drop {arg}")
-    if task in FAMILY_TASKS and ordinal:
+    if task in FAMILY_TASKS + STRUCTURED_TASKS and ordinal:
         raise V.LossOptionError(f"recommend: ordinal applies to class targets, but got task={task!r}; drop "
                                 "ordinal=True")
     if task == "ranking":
         return _recommend_ranking(targets, mask, k, noisy_labels)
     if task == "preference":
         return _recommend_preference(targets, reference, paired, lengths, noisy_labels)
+    if task == "segmentation":
+        return _recommend_segmentation(targets, noisy_labels)
+    if task == "retrieval":
+        return _recommend_retrieval(targets, embedding_dim, noisy_labels)
     if targets is None:
         raise V.LossTypeError("recommend: targets must be given, but got None; pass the training targets (only "
                               "task='preference' works without them)")
@@ -1403,6 +1443,199 @@ def _family_candidates(plan: list[_Step], stats: TargetStats, y: np.ndarray,
 
 
 # --------------------------------------------------------------------------------------------
+# segmentation masks and retrieval labels (the lab's Dataset tasks)
+# --------------------------------------------------------------------------------------------
+def _recommend_segmentation(targets: object, noisy_labels: bool) -> Recommendation:
+    """Masks ``(N, H, W)`` of class indices or ``(N, 1, H, W)`` of 0/1: the statistics and the order of the lab's
+    segmentation menu (:func:`losskit.lab.task_segmentation.mask_stats` and ``plan``); the advisor lifts the
+    baseline (cross-entropy) to the top when the pixel classes are balanced and no mask is empty too often."""
+    import losskit
+
+    from .lab import task_segmentation as seg
+
+    if targets is None:
+        raise V.LossTypeError("recommend: task='segmentation' needs the training masks, but got None; pass (N, H, W) "
+                              "class masks or (N, 1, H, W) 0/1 masks")
+    y = _as_array(targets)
+    dtype = _dtype_name(targets, y)
+    if y.dtype == bool:
+        y = y.astype(np.int64)
+    if y.dtype.kind == "f" and y.size and np.all(np.mod(y[np.isfinite(y)], 1) == 0) and np.isfinite(y).all():
+        y = y.astype(np.int64)  # float masks holding whole numbers (a saved float tensor)
+    if y.ndim not in (3, 4) or len(y) == 0:
+        raise V.LossShapeError(f"recommend: segmentation masks must be (N, H, W) class indices or (N, 1, H, W) 0/1, "
+                               f"but got shape {V.shape_str(y.shape)}; stack the training masks along a first axis")
+    seg.check_masks(y, "recommend")
+    s = seg.mask_stats(y)
+    order, plan_reasons = seg.plan(s)
+    mode = "binary" if s.binary else "multiclass"
+    present = [v for v in s.class_share if v > 0]
+    ratio = max(present) / min(present) if len(present) > 1 else math.inf
+    stats = TargetStats(
+        num_samples=len(y), shape=tuple(y.shape), dtype=dtype, num_classes=s.num_classes,
+        imbalance_ratio=float(ratio), unit="masks", foreground_fraction=s.foreground_fraction,
+        empty_share=s.empty_share, class_share=s.class_share,
+    )
+    reasons = ["task given: segmentation (" + ("(N, 1, H, W) 0/1 masks: one logit channel, sigmoid per pixel"
+               if s.binary else f"(N, H, W) class masks: {s.num_classes} logit channels, softmax per pixel") + ")"]
+    reasons += plan_reasons
+    absent = [k for k, v in enumerate(s.class_share) if v == 0]
+    if absent:
+        reasons.append(f"classes {absent[:10]} have no pixel in these masks: no loss can learn them from these "
+                       "masks")
+    if noisy_labels:
+        reasons.append("noisy_labels: no segmentation loss here models noisy masks; Dice and Jaccard average over the "
+                       "pixels of a class, so a few mislabelled edge pixels cost little")
+    balanced = ratio < IMBALANCE_RATIO and s.empty_share < seg.MANY_EMPTY
+    names = [n for n, _ in order if n != "ce"]
+    why = dict(order)
+    if balanced:
+        ranked = ["ce", *names]
+        why["ce"] = (f"the pixel classes are balanced (largest/smallest share {ratio:.3g}:1, below "
+                     f"{IMBALANCE_RATIO:g}:1) and few masks are empty: plain per-pixel cross-entropy is the strong "
+                     "default, the others points of comparison")
+    else:
+        ranked = [*names[:2], "ce", *names[2:]]
+        what = ("the pixel classes are imbalanced (largest/smallest share "
+                f"{'no second class' if math.isinf(ratio) else f'{ratio:.3g}:1'})" if s.empty_share < seg.MANY_EMPTY
+                else f"{s.empty_share:.0%} of the masks are empty")
+        reasons.append(f"{what}: {names[0]} ranks first, cross-entropy is the baseline to beat")
+    inputs = ("loss_fn(logits, masks)  # logits (N, 1, H, W), masks (N, 1, H, W) float 0/1" if s.binary else
+              f"loss_fn(logits, masks)  # logits (N, {s.num_classes}, H, W), masks (N, H, W) long")
+    out: list[Candidate] = []
+    for name in ranked:
+        item = seg.MENU[name]
+        loss = "BCEWithLogitsLoss" if name == "ce" and s.binary else item.loss
+        if not hasattr(losskit, loss):
+            reasons.append(f"{name} ({loss}) left out: this losskit build does not have it")
+            continue
+        options = item.options(mode)
+        out.append(Candidate(rank=len(out) + 1, name=name, loss=loss, options=options,
+                             reasons=[item.summary, why[name]], code=_code(loss, options, stats),
+                             baseline=name == "ce", inputs=inputs))
+    return Recommendation("segmentation", stats, out, reasons)
+
+
+FEW_PER_CLASS = 5
+"""Retrieval: up to this median of examples per class, a batch rarely holds two of a class: the proxy losses
+(ArcFace, CosFace), which compare each item with a learnt class centre, rank first."""
+MANY_CLASSES = 1000
+"""Retrieval: from this many classes on, the advisor states the size of the proxy losses' centre matrix."""
+DEFAULT_EMBEDDING_DIM = 128
+"""Retrieval: the embedding width the proxy losses are configured with when ``embedding_dim`` is not given."""
+
+
+def _recommend_retrieval(targets: object, embedding_dim: int | None, noisy_labels: bool) -> Recommendation:
+    """Class labels ``(N,)`` of the items an embedding is trained on: the counts per class decide between the pair
+    losses (contrastive, batch-hard triplet, SupCon: positives must share a batch) and the proxy losses (ArcFace,
+    CosFace: a learnt centre per class). Options and classes as the lab's retrieval menu
+    (:data:`losskit.lab.task_retrieval.RETRIEVAL_LOSSES`)."""
+    import losskit
+
+    from .lab import task_retrieval as ret
+
+    if targets is None:
+        raise V.LossTypeError("recommend: task='retrieval' needs the class label of every training item, but got "
+                              "None; pass labels of shape (N,)")
+    if embedding_dim is not None and (isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int)
+                                      or embedding_dim < 1):
+        raise V.LossOptionError(f"recommend: embedding_dim must be a positive int (the width of your model's "
+                                f"embedding), but got {embedding_dim!r}; pass e.g. embedding_dim=128")
+    arr, dtype = _prepare_targets(targets, None)
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    if arr.ndim != 1 or (arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0)):
+        raise V.LossShapeError(f"recommend: retrieval labels must be one class per item, shape (N,) of integers, but "
+                               f"got shape {V.shape_str(arr.shape)}, dtype {dtype}; pass the class index of each item")
+    values, y = np.unique(arr, return_inverse=True)
+    counts = np.bincount(y)
+    if values.size < 2:
+        raise V.LossValueError(f"recommend: retrieval labels must hold at least two classes, but got one class "
+                               f"({values[0]:g}) in {arr.size} items; an embedding cannot separate one class")
+    indices = bool(values.min() >= 0 and np.all(np.mod(values, 1) == 0))
+    num_classes = int(values.max()) + 1 if indices else int(values.size)
+    lone = int((counts == 1).sum())
+    median = float(np.median(counts))
+    dim = embedding_dim or DEFAULT_EMBEDDING_DIM
+    stats = TargetStats(
+        num_samples=int(arr.size), shape=tuple(arr.shape), dtype=dtype, num_classes=int(values.size),
+        class_counts=tuple(int(c) for c in counts), imbalance_ratio=float(counts.max() / counts.min()),
+        unit="items", singleton_classes=lone, per_class_median=median,
+    )
+    reasons = [f"task given: retrieval ({values.size} classes, {int(counts.min())} to {int(counts.max())} items per "
+               f"class, median {median:g})"]
+    if lone:
+        reasons.append(f"{lone} of {values.size} classes have one item: they cannot form a positive pair, so the "
+                       "pair losses (contrastive, triplet, SupCon) use them only as negatives; a proxy loss still "
+                       "learns their class centre")
+    if lone == values.size:
+        raise V.LossValueError(f"recommend: retrieval labels must give some class two items, but got {arr.size} "
+                               "items of distinct classes; no loss can learn what makes two items alike")
+    if not indices:
+        reasons.append(f"ArcFace and CosFace index their centres by the label: map the labels to 0..{values.size - 1} "
+                       "with numpy.unique(labels, return_inverse=True)[1]")
+    elif num_classes != values.size:
+        reasons.append(f"labels run up to {num_classes - 1} with {values.size} classes present: num_classes="
+                       f"{num_classes} keeps centres for the absent ones")
+    if noisy_labels:
+        reasons.append("noisy_labels: no retrieval loss here models label noise; a wrong label pulls an item toward "
+                       "another class's centre (proxies) or its items (pairs)")
+    sampler = ("draw m items per class into each batch (e.g. pytorch-metric-learning's MPerClassSampler): with "
+               f"{values.size} classes and {median:g} items per class, a random batch of 128 holds about "
+               f"{128 * (median - 1) / max(arr.size - 1, 1):.2g} positives per anchor")
+    proxy = ("a learnt centre per class: every item gets a positive (its centre) whatever the batch, so few items "
+             "per class and classes of one item still train")
+    centres = (f"a ({num_classes}, {dim}) centre matrix, {num_classes * dim:,} parameters trained with the model"
+               + ("" if embedding_dim else f"; embedding_dim={dim} is a placeholder: pass your model's width"))
+    pair = {
+        "supcon": "every same-class item in the batch is a positive, each against all the others (Khosla et al., "
+                  "2020); the strongest pair loss when batches hold several items per class",
+        "triplet": "the hardest positive and negative of each anchor in the batch (Hermans et al., 2017)",
+        "contrastive": "the baseline: same-class pairs pulled together, other pairs pushed apart past a margin",
+    }
+    plan: list[tuple[str, list[str]]]
+    if median <= FEW_PER_CLASS or lone * 4 >= values.size:
+        few = (f"a median of {median:g} items per class" if median <= FEW_PER_CLASS else
+               f"{lone / values.size:.0%} of the classes have one item")
+        reasons.append(f"{few}: the proxy losses (ArcFace, CosFace) rank first")
+        plan = [
+            ("arcface", [f"{few}: {proxy}", "additive angular margin 0.5, scale 30 (Deng et al., 2019)", centres]),
+            ("cosface", [proxy, "additive cosine margin 0.35, scale 30 (Wang et al., 2018): a gentler margin, "
+                                "steadier early in training", centres]),
+            ("supcon", [pair["supcon"], f"needs two items of a class in a batch: {sampler}"]),
+            ("contrastive", [pair["contrastive"], sampler]),
+            ("triplet", [pair["triplet"], "an anchor without a positive in the batch gives no loss"]),
+        ]
+    else:
+        reasons.append(f"{median:g} items per class (median): batches hold positives, SupCon ranks first")
+        plan = [
+            ("supcon", [pair["supcon"], sampler]),
+            ("arcface", [proxy, "additive angular margin 0.5, scale 30 (Deng et al., 2019)", centres]),
+            ("contrastive", [pair["contrastive"]]),
+            ("triplet", [pair["triplet"]]),
+            ("cosface", [proxy, "additive cosine margin 0.35, scale 30 (Wang et al., 2018)", centres]),
+        ]
+    if num_classes >= MANY_CLASSES:
+        reasons.append(f"{num_classes} classes: the proxy losses hold {num_classes * dim:,} centre parameters and a "
+                       f"softmax over {num_classes} classes per item; the pair losses have no parameter")
+    reasons.append(ret.INFONCE_SKIPPED)
+    out: list[Candidate] = []
+    for name, why in plan:
+        entry = ret.RETRIEVAL_LOSSES[name]
+        if not hasattr(losskit, entry.loss):
+            reasons.append(f"{name} ({entry.loss}) left out: this losskit build does not have it")
+            continue
+        options = dict(entry.options)
+        if entry.centres:
+            options = {"num_classes": num_classes, "embedding_dim": dim, **options}
+        out.append(Candidate(rank=len(out) + 1, name=name, loss=entry.loss, options=options,
+                             reasons=[*why, f"nearest neighbours by the {entry.distance} distance"],
+                             code=_code(entry.loss, options, stats), baseline=name == "contrastive",
+                             inputs=f"loss_fn(embeddings, labels)  # embeddings (N, {dim}), labels (N,) long"))
+    return Recommendation("retrieval", stats, out, reasons)
+
+
+# --------------------------------------------------------------------------------------------
 # CLI: losskit recommend
 # --------------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -1415,7 +1648,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Inspect the target column of a data set (task, class counts, imbalance, outliers) and print "
         "a ranked list of configured losses with the reasons and a ready-to-paste line of code. "
         "--task ranking reads a CSV of one row per item (--group names the list, --target the relevance); "
-        "--task preference needs no file (--no-reference, --unpaired), or reads response lengths and labels from one.",
+        "--task preference needs no file (--no-reference, --unpaired), or reads response lengths and labels from one. "
+        "--task segmentation reads the training masks from --masks FILE (.npy or .pt); --task retrieval reads the "
+        "class labels from --csv (--target, any text) or --dataset.",
         epilog=examples(
             ("losskit recommend --dataset breast_cancer", "a bundled data set: two classes, mildly imbalanced"),
             ("losskit recommend --csv data.csv --target label --noisy-labels --json",
@@ -1427,10 +1662,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--dataset", metavar="NAME",
                      help="a data set bundled with scikit-learn: digits, breast_cancer, wine, iris or diabetes")
     src.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (use with --target)")
+    src.add_argument("--masks", metavar="FILE", help="--task segmentation: the training masks, a .npy or .pt file of "
+                     "(N, H, W) class indices or (N, 1, H, W) 0/1")
     p.add_argument("--target", metavar="COLUMN", help="the target column of --csv (default: the last column); with "
                    "--task ranking the relevance, with --task preference --unpaired the 0/1 desirable label")
-    p.add_argument("--task", choices=TASKS + FAMILY_TASKS, help="override the inferred task; ranking and preference "
-                   "are never inferred")
+    p.add_argument("--task", choices=TASKS + FAMILY_TASKS + STRUCTURED_TASKS, help="override the inferred task; "
+                   "ranking, preference, segmentation and retrieval are never inferred")
     p.add_argument("--noisy-labels", action="store_true", help="the labels are known to be noisy")
     p.add_argument("--ordinal", action="store_true",
                    help="the classes are ordered (numeric labels by value, text labels alphabetically): rank the "
@@ -1507,6 +1744,54 @@ def _ranking_from_csv(path: str, group: str | None, target: str | None) -> tuple
     return relevance, mask, f"{path} ({len(rel)} items in {len(ids)} lists by {group!r}, relevance {target!r})"
 
 
+def _load_masks(path: str) -> np.ndarray:
+    """The masks saved in ``path``: a ``.npy`` array or a ``.pt`` tensor."""
+    import os
+
+    if not os.path.isfile(path):
+        raise V.LossValueError(f"recommend: --masks must name a file, but got {path!r}, which does not exist; check "
+                               "the path")
+    if not path.endswith((".npy", ".pt", ".pth")):
+        raise V.LossValueError(f"recommend: --masks must be a .npy or .pt file, but got {path!r}; save the masks "
+                               "with numpy.save or torch.save")
+    try:
+        value = (np.load(path, allow_pickle=False) if path.endswith(".npy")
+                 else torch.load(path, map_location="cpu", weights_only=True))
+    except (OSError, ValueError, RuntimeError, EOFError) as err:
+        raise V.LossValueError(f"recommend: --masks must be a readable .npy or .pt file, but got {path!r} ({err}); "
+                               "save the masks with numpy.save or torch.save") from None
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if not isinstance(value, np.ndarray):
+        raise V.LossTypeError(f"recommend: --masks must hold one tensor or array, but got a {type(value).__name__} "
+                              f"in {path!r}; save the stacked masks")
+    return value
+
+
+def _retrieval_labels(dataset: str | None, path: str | None, target: str | None) -> tuple[np.ndarray, str]:
+    """Class indices of the items and a description: a CSV column (any text: each distinct value a class; default
+    the last column) or a bundled classification data set's target."""
+    if path is not None:
+        import csv
+
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        column = target or (header[-1].strip() if header else "")
+        values = _read_columns(path, [column])[column]
+        labels = np.unique(np.asarray(values, dtype=str), return_inverse=True)[1].astype(np.int64)
+        return labels, f"{path} ({len(labels)} items, labels {column!r})"
+    if dataset is None:
+        raise V.LossOptionError("recommend: --task retrieval needs the labels from --csv FILE (--target COLUMN) or "
+                                "--dataset NAME, but got neither")
+    from .lab.data import load_data
+
+    data = load_data(dataset, None, target, where="recommend")
+    if data.task == "regression":
+        raise V.LossOptionError(f"recommend: --task retrieval needs class labels, but got the regression target of "
+                                f"{dataset!r}; choose a classification data set (digits, wine, iris)")
+    return np.asarray(data.y, dtype=np.int64), f"{data.name} ({data.num_rows} items, target {data.target_name!r})"
+
+
 def _main(args: argparse.Namespace) -> int:
     import json
 
@@ -1518,7 +1803,25 @@ def _main(args: argparse.Namespace) -> int:
         if value is not None and args.task != task:
             raise V.LossOptionError(f"recommend: {flag} applies to --task {task}, but got --task {args.task}; add "
                                     f"--task {task} or drop {flag}")
-    if args.task in FAMILY_TASKS:
+    if args.masks is not None and args.task != "segmentation":
+        raise V.LossOptionError(f"recommend: --masks applies to --task segmentation, but got --task {args.task}; add "
+                                "--task segmentation")
+    if args.task in STRUCTURED_TASKS:
+        if args.task == "segmentation":
+            if args.masks is None:
+                raise V.LossOptionError("recommend: --task segmentation needs --masks FILE (a .npy or .pt of the "
+                                        "training masks), but got none; save them with numpy.save or torch.save")
+            masks = _load_masks(args.masks)
+            rec = recommend(masks, task="segmentation", noisy_labels=args.noisy_labels, ordinal=args.ordinal)
+            name = f"{args.masks} ({len(masks)} masks)"
+        else:
+            classes, name = _retrieval_labels(args.dataset, args.csv, args.target)
+            rec = recommend(classes, task="retrieval", noisy_labels=args.noisy_labels, ordinal=args.ordinal)
+        if args.json:
+            print(json.dumps({"data": name, **rec.to_dict()}, indent=2))
+            return 0
+        print(f"data: {name}")
+    elif args.task in FAMILY_TASKS:
         if args.dataset is not None:
             raise V.LossOptionError(f"recommend: --task {args.task} reads --csv, but got --dataset {args.dataset}; "
                                     "the bundled data sets hold no lists or preferences")

@@ -129,6 +129,10 @@ def resolve_losses(losses: Any, y_train: np.ndarray, task: str, candidates: int,
             if advisor.LOSS_MENU[menu].head == "ordinal":
                 raise LabError(f"{where}: loss {menu!r} needs a head of one logit per threshold, but got a model of "
                                "your own; choose another loss or give compare your own ordinal loss")
+            if advisor.LOSS_MENU[menu].head == "quantiles":
+                raise LabError(f"{where}: loss {menu!r} needs a head of one output per quantile (0.1, 0.5, 0.9), but "
+                               "got a model of your own; choose another loss, or pass "
+                               "lk.QuantileLoss(quantiles=0.5) as a loss of your own for the median")
             cand = by_name.get(menu)
             if cand is None:
                 entry = advisor.LOSS_MENU[menu]

@@ -220,6 +220,8 @@ def mean_denominator(loss_fn: nn.Module, head: str, target: Tensor) -> Tensor:
     """
     if head == "ordinal":  # losskit.functional.coral_loss: a mean over the rows, threshold weights or not
         return torch.tensor(float(len(target)), dtype=torch.float64)
+    if head == "quantiles":  # losskit.functional.quantile_loss: a mean over every target and quantile
+        return torch.tensor(float(target.numel() * len(getattr(loss_fn, "quantiles", (0.5,)))), dtype=torch.float64)
     weight = getattr(loss_fn, "weight", None)
     weight = weight.detach().to(torch.float64) if isinstance(weight, Tensor) else None
     if head == "logits":

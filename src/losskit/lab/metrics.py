@@ -18,24 +18,30 @@ Multi-label, from the label probabilities ``(N, L)`` and 0/1 targets ``(N, L)`` 
 (the mean over labels of their average precision), micro- and macro-F1 at probability 0.5, ROC AUC per label and
 its mean, and the mean binary log-loss.
 
-Regression: MAE, RMSE and R².
+Regression: MAE, RMSE and R² of the point prediction; for a loss that predicts the quantiles 0.1, 0.5 and 0.9
+(``quantile``), :func:`interval_metrics` of the interval [q0.1, q0.9]: its coverage (nominal 0.8) and mean width.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HIGHER_IS_BETTER", "average_precision", "balanced_accuracy", "brier_score", "classification_metrics",
-           "confusion_matrix", "expected_calibration_error", "log_loss", "multilabel_metrics", "regression_metrics",
-           "roc_auc"]
+__all__ = ["HIGHER_IS_BETTER", "NOMINAL", "average_precision", "balanced_accuracy", "brier_score",
+           "classification_metrics", "confusion_matrix", "expected_calibration_error", "interval_metrics", "log_loss",
+           "multilabel_metrics", "regression_metrics", "roc_auc"]
 
 HIGHER_IS_BETTER = {
     "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "minority_recall": True, "ece": False,
     "roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
-    "mae": False, "rmse": False, "r2": True, "map": True, "micro_f1": True,
+    "mae": False, "rmse": False, "r2": True, "interval_width": False,
+    "interval_coverage": True,  # up to its nominal level (NOMINAL): the table shows that level, not an arrow
+    "map": True, "micro_f1": True,
     "mean_iou": True, "mean_dice": True, "pixel_accuracy": True, "interior_pixel_accuracy": True,
     "map_at_r": True, "recall_at_1": True, "recall_at_5": True,
 }
+
+NOMINAL = {"interval_coverage": 0.8}
+"""Metrics judged by their distance to a nominal value: the interval [q0.1, q0.9] should hold 80% of the targets."""
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -210,4 +216,17 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err**2).mean())),
         "r2": float(1.0 - (err**2).sum() / ss_tot) if ss_tot > 0 else 0.0,
+    }
+
+
+def interval_metrics(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> dict[str, float]:
+    """``interval_coverage``: the share of targets with ``lower <= y <= upper``; ``interval_width``: the mean of
+    ``upper - lower`` (target units). For the quantiles 0.1 and 0.9 the nominal coverage is 0.8: far below, the
+    intervals are too narrow (over-confident); far above, too wide."""
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    lo = np.asarray(lower, dtype=np.float64).reshape(-1)
+    hi = np.asarray(upper, dtype=np.float64).reshape(-1)
+    return {
+        "interval_coverage": float(((lo <= y) & (y <= hi)).mean()) if y.size else float("nan"),
+        "interval_width": float((hi - lo).mean()) if y.size else float("nan"),
     }

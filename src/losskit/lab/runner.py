@@ -42,7 +42,7 @@ from ._extras import LabError, check_network, make_dir, require
 from .data import IMAGE_DEMOS, Dataset, Prepared, digits_images, load_data, prepare, torch_splits
 from .data_shapes import make_fcn, shapes_data
 from .ddp import in_process_group, is_main
-from .metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
+from .metrics import HIGHER_IS_BETTER, NOMINAL, classification_metrics, regression_metrics
 from .tasks import TASKS
 from .train import RunResult, TrainConfig, make_mlp, train_run
 from .train_torch import make_small_cnn
@@ -51,7 +51,9 @@ __all__ = ["CompareResult", "LossSummary", "compare", "default_margin", "primary
 
 CLASSIFICATION_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "minority_recall", "roc_auc", "pr_auc",
                           "log_loss", "brier", "ece")
-REGRESSION_METRICS = ("mae", "rmse", "r2")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "interval_coverage", "interval_width")
+INTERVAL_METRICS = ("interval_coverage", "interval_width")
+"""Regression metrics of the ``quantile`` candidate only ([q0.1, q0.9]); point losses have none ("—", null)."""
 MULTILABEL_METRICS = ("map", "micro_f1", "macro_f1", "roc_auc", "log_loss")
 RETRIEVAL_METRICS = ("map_at_r", "recall_at_1", "recall_at_5")
 RETRIEVAL_DIM = 32
@@ -139,7 +141,9 @@ class LossSummary:
     """``"loss"``, ``"threshold"`` (the baseline's models, threshold tuned on validation) or ``"reference"``."""
 
     def cell(self, metric: str) -> str:
-        """``mean ± std`` as printed in the table."""
+        """``mean ± std`` as printed in the table; "—" for a metric this loss does not have (no finite value)."""
+        if math.isnan(self.mean.get(metric, math.nan)):
+            return "—"
         return f"{self.mean[metric]:.4g} ± {self.std[metric]:.2g}"
 
 
@@ -181,8 +185,14 @@ class CompareResult:
             return RETRIEVAL_METRICS
         if self.task == "segmentation":
             return TASKS["segmentation"].metrics
-        return {"regression": REGRESSION_METRICS, "multilabel": MULTILABEL_METRICS}.get(self.task,
-                                                                                       CLASSIFICATION_METRICS)
+        if self.task == "regression":
+            return self._regression_metrics(REGRESSION_METRICS)
+        return {"multilabel": MULTILABEL_METRICS}.get(self.task, CLASSIFICATION_METRICS)
+
+    def _regression_metrics(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """``names`` without the interval metrics when no loss predicted an interval."""
+        interval = any(not math.isnan(s.mean.get(m, math.nan)) for s in self.summaries for m in INTERVAL_METRICS)
+        return names if interval else tuple(m for m in names if m not in INTERVAL_METRICS)
 
     def summary(self, name: str) -> LossSummary:
         return next(s for s in self.summaries if s.name == name)
@@ -191,8 +201,11 @@ class CompareResult:
         """The terminal table: one row per loss, ``mean ± std`` over runs, the primary metric first."""
         shown = self.metrics if self.task == "segmentation" else TABLE_METRICS.get(self.task,
                                                                                      TABLE_METRICS["classification"])
+        if self.task == "regression":
+            shown = self._regression_metrics(tuple(shown))
         cols = [self.metric] + [m for m in shown if m != self.metric]
-        head = ["loss"] + [c + (" ↑" if HIGHER_IS_BETTER[c] else " ↓") for c in cols] + ["best epoch", "notes"]
+        head = ["loss"] + [c + (f" (nominal {NOMINAL[c]:g})" if c in NOMINAL else " ↑" if HIGHER_IS_BETTER[c] else
+                                " ↓") for c in cols] + ["best epoch", "notes"]
         rows = [head]
         for s in self.summaries:
             tag = {"threshold": " (tuned threshold)", "reference": " (reference)"}.get(s.kind, "")
@@ -669,6 +682,8 @@ def compare(
         tqdm = require("tqdm", what=where).tqdm
         bar = tqdm(total=len(chosen) * runs * epochs, file=sys.stderr, unit="epoch", desc="compare", leave=False)
     metric_names = REGRESSION_METRICS if data.task == "regression" else CLASSIFICATION_METRICS
+    if not any(advisor.LOSS_MENU[c.name].head == "quantiles" for c in chosen):  # no interval predicted
+        metric_names = tuple(m for m in metric_names if m not in INTERVAL_METRICS)
     by_loss: dict[str, list[RunResult]] = {c.name: [] for c in chosen}
     references: list[RunResult] = []
     # the runs seed torch: fork_rng keeps the caller's generator as it was

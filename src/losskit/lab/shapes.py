@@ -30,6 +30,9 @@ _BALANCED = advisor.TargetStats(num_samples=4, shape=(4,), dtype="int64", num_cl
                                 imbalance_ratio=1.0)
 
 
+_REGRESSION_HEADS = ("value", "quantiles")
+
+
 def loss_curve(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The per-element loss of menu loss ``name`` and its derivative at the errors (or margins) ``x``."""
     entry = advisor.LOSS_MENU[name]
@@ -38,6 +41,11 @@ def loss_curve(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         options = entry.configure(_UNIT_REGRESSION, np.array([-1.0, 0.0, 0.0, 1.0]))
         fn = advisor._loss_class(entry.loss)(**options, reduction="none")
         values = fn(z, torch.zeros_like(z))
+    elif entry.head == "quantiles":  # every quantile's prediction off by the same error: their mean loss
+        options = entry.configure(_UNIT_REGRESSION, np.array([-1.0, 0.0, 0.0, 1.0]))
+        fn = advisor._loss_class(entry.loss)(**options, reduction="none")
+        k = len(options["quantiles"])
+        values = fn(z[:, None].expand(len(x), k), torch.zeros_like(z)).mean(1)
     elif entry.head == "sigmoid":
         options = entry.configure(_BALANCED, np.array([0, 1, 0, 1]))
         fn = advisor._loss_class(entry.loss)(**options, reduction="none")
@@ -78,8 +86,8 @@ def plot_shapes(names: str | Sequence[str], out: str | os.PathLike, *, span: flo
         raise LabError("plot_shapes: names must list at least one loss, but got none; pass e.g. 'mse,l1,huber'")
     x = np.linspace(-span, span, points)
     groups = {
-        "regression": [n for n in resolved if advisor.LOSS_MENU[n].head == "value"],
-        "classification": [n for n in resolved if advisor.LOSS_MENU[n].head != "value"],
+        "regression": [n for n in resolved if advisor.LOSS_MENU[n].head in _REGRESSION_HEADS],
+        "classification": [n for n in resolved if advisor.LOSS_MENU[n].head not in _REGRESSION_HEADS],
     }
     groups = {k: v for k, v in groups.items() if v}
     fig = figure(figsize=(10, 3.6 * len(groups)))

@@ -24,9 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed as lkd
+from ..advisor import INTERVAL_QUANTILES
 from .data import Prepared
 from .ddp import PROBE_ROWS, DataParallelRun
-from .metrics import balanced_accuracy, classification_metrics, regression_metrics
+from .metrics import balanced_accuracy, classification_metrics, interval_metrics, regression_metrics
 
 __all__ = ["FEW_VALIDATION_ROWS", "RunResult", "TrainConfig", "checkpoint_criterion", "make_mlp", "train_run"]
 
@@ -120,6 +121,8 @@ def _head(kind: str, task: str, num_classes: int | None) -> int:
         return (num_classes or 2) - 1
     if kind == "sigmoid":
         return 1
+    if kind == "quantiles":  # one output per quantile, in increasing order
+        return len(INTERVAL_QUANTILES)
     return 1
 
 
@@ -134,6 +137,20 @@ def _targets(kind: str, y: np.ndarray) -> Tensor:
 def _output(kind: str, out: Tensor) -> Tensor:
     out = out.float()
     return out.reshape(-1) if kind == "value" else out
+
+
+def _point(kind: str, out: Tensor) -> Tensor:
+    """The point prediction ``(N,)`` of a regression head: the value, or the median of the quantiles."""
+    out = _output(kind, out)
+    return out[:, INTERVAL_QUANTILES.index(0.5)] if kind == "quantiles" else out
+
+
+def _quantile_metrics(data: Prepared, out: Tensor) -> tuple[np.ndarray, dict[str, float]]:
+    """The median (target units) and :func:`interval_metrics` of [q0.1, q0.9] on the test split. The predictions of
+    each row are sorted first (rearrangement, Chernozhukov et al., 2010): crossed quantiles become an interval."""
+    q = np.sort(np.stack([data.to_original(c) for c in out.float().numpy().T], 1), axis=1)
+    median = q[:, INTERVAL_QUANTILES.index(0.5)]
+    return median, interval_metrics(np.asarray(data.y_test), q[:, 0], q[:, -1])
 
 
 def _probs(kind: str, out: Tensor) -> np.ndarray:
@@ -193,7 +210,7 @@ def train_run(
             metric = balanced_accuracy(y_val_np, probs.argmax(1), C)
             smooth = -_balanced_log_loss(y_val_np, probs)
             return metric, (metric if criterion == "metric" else smooth), smooth
-        mae = float(np.abs(_output(head, out).numpy() - y_val_np).mean())
+        mae = float(np.abs(_point(head, out).numpy() - y_val_np).mean())
         return mae, -mae, 0.0
 
     train_losses: list[float] = []
@@ -255,7 +272,11 @@ def train_run(
         metrics["minority_recall"] = metrics["per_class_recall"][rare]  # type: ignore[index]
         predictions = probs.argmax(1)
     else:
-        predictions = data.to_original(_output(head, out).numpy())  # the target's units
-        metrics = {**regression_metrics(np.asarray(data.y_test), predictions)}
+        interval: dict[str, float | None] = {"interval_coverage": None, "interval_width": None}  # point losses
+        if head == "quantiles":
+            predictions, interval = _quantile_metrics(data, out)  # type: ignore[assignment]
+        else:
+            predictions = data.to_original(_output(head, out).numpy())  # the target's units
+        metrics = {**regression_metrics(np.asarray(data.y_test), predictions), **interval}
     return RunResult(loss_name, seed, train_losses, val_losses, val_metrics, best_epoch, stopped, metrics,
                      time.perf_counter() - start, predictions, probs, val_probs, criterion, 0, last_gain)
