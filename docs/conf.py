@@ -52,6 +52,18 @@ myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 4
 suppress_warnings = ["myst.header"]
 
+# every cross-reference must resolve (sphinx-build -n); the ignored targets are outside losskit (torch, numpy and
+# the standard library, whose inventories intersphinx would need the network to fetch) or private to it
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"torch(\..*)?"),
+    (r"py:class", r"Tensor"),
+    (r"py:class", r"(collections\.abc|os|typing|numpy)\..*"),
+    (r"py:class", r"LinearCrossEntropyOptions"),  # torch.nn's, imported for type checking only
+    # losskit's private modules and names (a leading underscore) have no page by design
+    (r"py:.*", r"(losskit(\.\w+)*\.)?_\w+(\..*)?"),
+]
+
 html_theme = "furo"
 html_title = f"losskit {release}"
 # the committed sample lab report (_static/sample-report/) is copied to the site as it is

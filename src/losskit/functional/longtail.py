@@ -335,7 +335,7 @@ def ldam_loss(
     Raises:
         LossOptionError: ``max_m <= 0``, ``s <= 0``.
         LossShapeError, LossTypeError, LossValueError, NonFiniteError: as :func:`logit_adjustment_loss` (a count
-        <= 0 has no margin); ``weight`` as ``cross_entropy``.
+            <= 0 has no margin); ``weight`` as ``cross_entropy``.
 
     References:
         Cao, K., Wei, C., Gaidon, A., Arechiga, N., Ma, T. "Learning Imbalanced Datasets with Label-Distribution-
@@ -423,7 +423,7 @@ def class_balanced_focal_loss(
     Raises:
         LossOptionError: ``beta`` outside ``[0, 1)``, ``gamma < 0``, an unknown ``head``.
         LossShapeError, LossTypeError, LossValueError, NonFiniteError: as :func:`logit_adjustment_loss` (a count
-        < 0).
+            < 0).
 
     References:
         Cui, Y., Jia, M., Lin, T.-Y., Song, Y., Belongie, S. "Class-Balanced Loss Based on Effective Number of

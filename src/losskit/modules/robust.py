@@ -136,7 +136,7 @@ class AdaptiveRobustLoss(Loss):
 
     so ``alpha`` stays in ``[alpha_lo, alpha_hi]`` and the scale above ``scale_lo``; ``alpha`` starts at
     ``alpha_init`` (default the middle of the range) and the scale at ``scale_init`` (``latent_scale = 0``).
-    ``alpha_lo == alpha_hi`` fixes ``alpha``. :meth:`alpha` and :meth:`scale` return the current values.
+    ``alpha_lo == alpha_hi`` fixes ``alpha``. The methods ``alpha()`` and ``scale()`` return the current values.
     ``input`` is :math:`(*, D)` with ``D = num_dims`` (one alpha and scale per feature of the last dim); the
     univariate version of Barron's loss (no wavelet/DCT image representation).
 
