@@ -681,7 +681,7 @@ def compare(
     if progress:
         tqdm = require("tqdm", what=where).tqdm
         bar = tqdm(total=len(chosen) * runs * epochs, file=sys.stderr, unit="epoch", desc="compare", leave=False)
-    metric_names = REGRESSION_METRICS if data.task == "regression" else CLASSIFICATION_METRICS
+    metric_names: tuple[str, ...] = REGRESSION_METRICS if data.task == "regression" else CLASSIFICATION_METRICS
     if not any(advisor.LOSS_MENU[c.name].head == "quantiles" for c in chosen):  # no interval predicted
         metric_names = tuple(m for m in metric_names if m not in INTERVAL_METRICS)
     by_loss: dict[str, list[RunResult]] = {c.name: [] for c in chosen}
