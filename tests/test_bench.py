@@ -161,6 +161,67 @@ def test_ratios_targets_and_markdown_publish_losses_beside_wins(tmp_path):
     assert "png" in paths and (tmp_path / "t.png").stat().st_size > 1000
 
 
+def _raw(impl: str, times: list[list[float]], extras: list[float]) -> list[dict]:
+    """Synthetic raw records of one implementation under the default allocator, one per round."""
+    return [{"case": "cross_entropy", "impl": impl, "alloc": "default", "status": "ok", "times": t, "extra": e,
+             "step_extra": e} for t, e in zip(times, extras)]
+
+
+def _with_raw(fused_times: list[list[float]], fused_extras: list[float]) -> dict:
+    """The fake result, its default-allocator torch baseline at 1 s a step and 3 GB a round, with raw records."""
+    result = _fake_result()
+    case = result["cases"][0]
+    rounds = len(fused_times)
+    case["raw"] = _raw("torch", [[1.0] * len(t) for t in fused_times], [3e9] * rounds) + _raw(
+        "fused", fused_times, fused_extras)
+    return report.add_ratios(result)
+
+
+def test_spread_is_the_quartiles_or_the_min_max_of_few_samples():
+    assert report.spread([]) is None
+    assert report.spread([3.0, 1.0, 2.0]) == {"lo": 1.0, "hi": 3.0, "kind": "min-max", "n": 3}
+    assert report.spread([1.0, 2.0, 3.0, 4.0, 5.0]) == {"lo": 2.0, "hi": 4.0, "kind": "p25-p75", "n": 5}
+
+
+def test_a_target_is_met_only_when_the_lower_quartile_meets_it(tmp_path):
+    """Fused against torch (target >= 2.5x, <= 0.35x memory): the same median speed-up (4x) is met when the
+    paired steps' lower quartile is 2.6x and missed when it is 2.0x; the memory ratio's upper end decides too."""
+    # 2 rounds x 4 steps of fused against torch's 1 s steps, paired by position
+    spread_ok = [[1 / 2.6, 1 / 2.6, 0.25, 0.25], [0.25, 0.25, 0.2, 0.2]]
+    spread_low = [[0.5, 0.5, 0.5, 0.25], [0.25, 0.25, 0.2, 0.2]]
+    met = _with_raw(spread_ok, [0.9e9, 0.9e9])["cases"][0]
+    r = met["ratios"]["default"]["fused"]["torch"]
+    assert r["speedup_spread"]["kind"] == "p25-p75" and r["speedup_spread"]["n"] == 8
+    assert r["speedup_spread"]["lo"] == pytest.approx(2.6 + 0.75 * (4.0 - 2.6))
+    assert r["memory_spread"] == {"lo": pytest.approx(0.3), "hi": pytest.approx(0.3), "kind": "min-max", "n": 2}
+    (check,) = [c for c in met["target_checks"] if c["impl"] == "fused"]
+    assert check["status"] == "met" and check["decided_by"] == "spread"
+
+    missed = _with_raw(spread_low, [0.9e9, 0.9e9])
+    case = missed["cases"][0]
+    r = case["ratios"]["default"]["fused"]["torch"]
+    assert r["speedup"] == pytest.approx(4.0)  # the medians alone would meet the 2.5x target
+    assert r["speedup_spread"]["lo"] == pytest.approx(2.0) and r["speedup_spread"]["lo"] < 2.5
+    (check,) = [c for c in case["target_checks"] if c["impl"] == "fused"]
+    assert check["status"] == "missed" and check["median_meets"]
+    assert check["decided_speedup"] == pytest.approx(2.0)
+
+    # the memory ratio's upper end: a median of 0.3x, one round at 0.4x (> 0.35x) misses
+    mem = _with_raw(spread_ok, [0.9e9, 1.2e9])["cases"][0]
+    (check,) = [c for c in mem["target_checks"] if c["impl"] == "fused"]
+    assert check["status"] == "missed" and check["decided_memory"] == pytest.approx(0.4)
+
+    # the JSON and the Markdown carry the spread
+    paths = report.write(missed, tmp_path, stem="s")
+    saved = json.loads(open(paths["json"]).read())["cases"][0]
+    assert saved["ratios"]["default"]["fused"]["torch"]["speedup_spread"]["lo"] == pytest.approx(2.0)
+    md = open(paths["md"]).read()
+    assert "| **fused** | 250 [225–275] | 954 | 4.00x [2.00–4.25] | 0.33x [0.30–0.30] |" in md
+    assert ("| fused | torch | >= 2.5x faster, <= 0.35x memory | 4.00x [2.00–4.25] faster, 0.33x [0.30–0.30] memory"
+            " | missed (the median meets it) |") in md
+    assert "25th–75th percentile of its samples, or their min–max" in md
+
+
 def test_summarise_pools_the_runs():
     recs = [
         {"status": "ok", "times": [1.0, 2.0, 3.0], "extra": 10, "faults": [1, 1, 1]},

@@ -5,6 +5,15 @@ Ratios compare implementations measured in the same run: ``speed-up = baseline m
 less memory), under each allocator; ``memory_step`` is the same ratio for what one step adds on top of the
 memory the warm-up left (one-time initialisation excluded). Targets are the issue's, checked under the default
 allocator; a target missed, or a losskit path slower than ``torch.compile`` of its baseline, is printed as such.
+
+Spread and the target rule: every ratio also gets the spread of its samples, read from the raw measurement
+records of the run (``case["raw"]``, one per round of each implementation and allocator, in round order). The
+speed-up's samples are the timed steps paired by round and position (``baseline step k / step k`` of the same
+round), pooled over the rounds; the memory ratio's are the rounds (``extra / baseline's extra`` of the same
+round). A spread is the 25th-75th percentile when there are at least 4 samples and the min-max otherwise
+(its ``kind`` says which). A target is met only from the conservative end: the speed-up's low end (lower
+quartile, or minimum) at least the target and the memory ratio's high end (upper quartile, or maximum) at most
+it; without raw records the median decides and the check says so.
 """
 
 from __future__ import annotations
@@ -13,11 +22,50 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["add_ratios", "markdown", "plot", "write"]
+from .runner import _quantile
+
+__all__ = ["add_ratios", "markdown", "plot", "spread", "write"]
+
+MIN_QUARTILE_SAMPLES = 4
+"""Below this many samples a spread is the min-max instead of the 25th-75th percentile."""
 
 
 def _ok(res: dict | None) -> bool:
     return res is not None and res.get("status") == "ok"
+
+
+def spread(samples: list[float]) -> dict | None:
+    """``{"lo", "hi", "kind", "n"}``: the 25th-75th percentile of ``samples``, or their min-max when there are
+    fewer than :data:`MIN_QUARTILE_SAMPLES`; ``None`` without samples."""
+    if not samples:
+        return None
+    if len(samples) >= MIN_QUARTILE_SAMPLES:
+        return {"lo": _quantile(samples, 0.25), "hi": _quantile(samples, 0.75), "kind": "p25-p75", "n": len(samples)}
+    return {"lo": min(samples), "hi": max(samples), "kind": "min-max", "n": len(samples)}
+
+
+def _rounds(case: dict) -> dict[tuple[str, str], list[dict]]:
+    """The raw records of each (implementation, allocator), in round order (a failed round keeps its place)."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for rec in case.get("raw") or []:
+        out.setdefault((rec.get("impl"), rec.get("alloc")), []).append(rec)
+    return out
+
+
+def _paired(cand: list[dict], base: list[dict]) -> tuple[list[float], list[float], list[float]]:
+    """Per-sample ratios of a candidate against a baseline over the rounds both completed: speed-ups of the timed
+    steps paired by position, extra-memory ratios and per-step extra-memory ratios of the rounds."""
+    speed: list[float] = []
+    mem: list[float] = []
+    step: list[float] = []
+    for c, b in zip(cand, base):
+        if c.get("status") != "ok" or b.get("status") != "ok":
+            continue
+        speed += [tb / tc for tb, tc in zip(b.get("times") or [], c.get("times") or []) if tc > 0]
+        for key, out in (("extra", mem), ("step_extra", step)):
+            if c.get(key) is not None and b.get(key):
+                out.append(c[key] / b[key])
+    return speed, mem, step
 
 
 def add_ratios(result: dict) -> dict:
@@ -27,6 +75,7 @@ def add_ratios(result: dict) -> dict:
         triad = result["stream"]["gb_per_s"]["triad"] * 1e9
     for case in result["cases"]:
         ratios: dict = {}
+        rounds = _rounds(case)
         for alloc, impls in case["results"].items():
             ratios[alloc] = {}
             for cand, res in impls.items():
@@ -43,6 +92,9 @@ def add_ratios(result: dict) -> dict:
                     if res.get("step_extra_bytes") is not None and b.get("step_extra_bytes"):
                         step = res["step_extra_bytes"] / b["step_extra_bytes"]
                     row[base] = {"speedup": b["median_s"] / res["median_s"], "memory": mem, "memory_step": step}
+                    s_speed, s_mem, s_step = _paired(rounds.get((cand, alloc), []), rounds.get((base, alloc), []))
+                    row[base].update(speedup_spread=spread(s_speed), memory_spread=spread(s_mem),
+                                     memory_step_spread=spread(s_step))
                 if case.get("traffic_bytes") and triad:
                     res["stream_fraction"] = case["traffic_bytes"] / res["median_s"] / triad
                 ratios[alloc][cand] = row
@@ -56,9 +108,15 @@ def add_ratios(result: dict) -> dict:
             else:
                 check.update(measured_speedup=got["speedup"], measured_memory=got["memory"],
                              measured_memory_step=got.get("memory_step"))
-                speed_ok = got["speedup"] >= t["speedup"]
-                mem_ok = t["memory"] is None or (got["memory"] is not None and got["memory"] <= t["memory"])
-                step = got.get("memory_step")
+                # the conservative end of each ratio decides; the median only when there is no spread
+                sp, mp, tp = (got.get(k) for k in ("speedup_spread", "memory_spread", "memory_step_spread"))
+                speed = sp["lo"] if sp else got["speedup"]
+                mem = mp["hi"] if mp else got["memory"]
+                step = tp["hi"] if tp else got.get("memory_step")
+                check.update(decided_by="spread" if sp else "median (no raw records)",
+                             decided_speedup=speed, decided_memory=mem)
+                speed_ok = speed >= t["speedup"]
+                mem_ok = t["memory"] is None or (mem is not None and mem <= t["memory"])
                 step_ok = t["memory"] is not None and step is not None and step <= t["memory"]
                 if speed_ok and mem_ok:
                     check["status"] = "met"
@@ -68,6 +126,9 @@ def add_ratios(result: dict) -> dict:
                     )
                 else:
                     check["status"] = "missed"
+                    check["median_meets"] = got["speedup"] >= t["speedup"] and (
+                        t["memory"] is None or (got["memory"] is not None and got["memory"] <= t["memory"])
+                    )
                 if not case.get("full_size", True):
                     check["status"] += " (quick size: the target is for the full size)"
             checks.append(check)
@@ -85,6 +146,13 @@ def _mb(nbytes: float | None) -> str:
 
 def _x(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}x"
+
+
+def _xs(value: float | None, spr: dict | None) -> str:
+    """A ratio and its spread: ``4.00x [3.60–4.40]`` (no brackets for a single sample, which has none)."""
+    if value is None or not spr or spr["n"] < 2:
+        return _x(value)
+    return f"{value:.2f}x [{spr['lo']:.2f}–{spr['hi']:.2f}]"
 
 
 def markdown(result: dict) -> str:
@@ -116,6 +184,11 @@ def markdown(result: dict) -> str:
         "the inputs, MiB, and in parentheses the part the warm-up left behind (one-time initialisation, memory "
         "the allocator keeps). Speed-up and memory are against the first baseline of the case, measured in the "
         "same run; 'kept' reruns everything with glibc keeping freed memory (no page faults on reuse).",
+        "",
+        "Spread of a ratio, in brackets: the 25th–75th percentile of its samples, or their min–max when there are "
+        "fewer than 4 (speed-up: baseline step / step, paired by round and position, pooled over the rounds; "
+        "memory: one sample per round). A target is met only when the speed-up's low end and the memory ratio's "
+        "high end meet it.",
     ]
     for case in result["cases"]:
         lines += ["", f"## {case['title']}", ""]
@@ -143,11 +216,11 @@ def markdown(result: dict) -> str:
                 f"{_ms(res['median_s'])} [{_ms(res['p25_s'])}–{_ms(res['p75_s'])}]",
                 _mb(res.get("extra_bytes"))
                 + (f" ({_mb(res['retained_bytes'])})" if res.get("retained_bytes") is not None else ""),
-                _x(r.get("speedup")),
-                _x(r.get("memory")),
+                _xs(r.get("speedup"), r.get("speedup_spread")),
+                _xs(r.get("memory"), r.get("memory_spread")),
                 _ms(kres["median_s"]) if _ok(kres) else "–",
-                _x(kr.get("speedup")),
-                _x(kr.get("memory")),
+                _xs(kr.get("speedup"), kr.get("speedup_spread")),
+                _xs(kr.get("memory"), kr.get("memory_spread")),
             ]
             for o in others:
                 cells.append(_x(case["ratios"]["default"].get(impl, {}).get(o, {}).get("speedup")))
@@ -164,17 +237,21 @@ def markdown(result: dict) -> str:
                     lines.append(f"\n**{cand} loses to {b}**: {1 / got['speedup']:.2f}x slower.")
         if case.get("notes"):
             lines.append(f"\n{case['notes']}.")
-    lines += ["", "## Targets (issue 4, default allocator)", "", "| case | implementation | against | target | "
-              "measured | status |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Targets (issue 4, default allocator)", "", "Measured: median [spread]; the status is decided "
+              "by the spread's conservative end (speed-up's low end, memory's high end).", "",
+              "| case | implementation | against | target | measured | status |", "|---|---|---|---|---|---|"]
     for case in result["cases"]:
         for c in case["target_checks"]:
             want = f">= {c['speedup']}x faster" + (f", <= {c['memory']}x memory" if c["memory"] is not None else "")
             got = "–"
             if "measured_speedup" in c:
-                got = f"{c['measured_speedup']:.2f}x faster" + (
-                    f", {c['measured_memory']:.2f}x memory" if c.get("measured_memory") is not None else ""
+                r = case["ratios"].get("default", {}).get(c["impl"], {}).get(c["against"], {})
+                got = _xs(c["measured_speedup"], r.get("speedup_spread")) + " faster" + (
+                    ", " + _xs(c["measured_memory"], r.get("memory_spread")) + " memory"
+                    if c.get("measured_memory") is not None else ""
                 )
-            lines.append(f"| {case['title']} | {c['impl']} | {c['against']} | {want} | {got} | {c['status']} |")
+            status = c["status"] + (" (the median meets it)" if c.get("median_meets") else "")
+            lines.append(f"| {case['title']} | {c['impl']} | {c['against']} | {want} | {got} | {status} |")
     return "\n".join(lines) + "\n"
 
 
