@@ -43,11 +43,13 @@ from typing import cast
 import torch
 from torch import Tensor
 
-__all__ = ["REDUCTION_ENUM", "class_weight_total", "reduce_loss", "safe_divide"]
+__all__ = ["NN_REDUCTION_ENUM", "REDUCTION_ENUM", "class_weight_total", "reduce_loss", "safe_divide"]
 
-REDUCTION_ENUM = cast(dict[str, str], {"none": 0, "mean": 1, "sum": 2})
-"""torch's int code of each reduction (``torch.nn._reduction.get_enum``), which its ATen loss functions
-(``torch._C._nn.*``, ``torch.ctc_loss``) take; their type stubs say ``str``, so the codes are typed as ``str``."""
+REDUCTION_ENUM: dict[str, int] = {"none": 0, "mean": 1, "sum": 2}
+"""torch's int code of each reduction (``torch.nn._reduction.get_enum``), which its ATen loss functions take."""
+
+NN_REDUCTION_ENUM = cast(dict[str, str], REDUCTION_ENUM)
+"""The same codes, typed as the stubs of ``torch._C._nn.*`` (and ``torch.ctc_loss``) declare them (``str``)."""
 
 
 def safe_divide(total: Tensor, count: Tensor | float | int) -> Tensor:

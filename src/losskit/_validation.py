@@ -270,7 +270,8 @@ _MODE_KEYS = tuple(
     for key in ("FAKE", "PROXY")
     if hasattr(getattr(torch._C, "_TorchDispatchModeKey", None), key)
 )
-_PLAIN = (Tensor, torch.nn.Parameter)
+PLAIN_TENSORS = (Tensor, torch.nn.Parameter)
+"""Tensor types without ``__torch_function__`` overrides of their own (torch's C entry points may take them)."""
 
 
 def _is_fake(t: Tensor) -> bool:
@@ -294,7 +295,7 @@ def _values_unreadable(tensors: Sequence[Tensor | None]) -> bool:
             if _get_dispatch_mode(key) is not None:
                 return True
     for t in tensors:
-        if t is not None and (t.is_meta or (type(t) not in _PLAIN and _is_fake(t))):
+        if t is not None and (t.is_meta or (type(t) not in PLAIN_TENSORS and _is_fake(t))):
             return True
     return False
 
@@ -710,7 +711,7 @@ def eager_readable(*tensors: Tensor | None) -> bool:
     ``torch.jit.trace``. A 0-dim result can then be read with ``.item()`` without a device sync or a traced
     kernel, and torch's C entry points (``torch._C._nn.*``) called directly. About 0.3 us."""
     for t in tensors:
-        if t is not None and (type(t) not in _PLAIN or not t.is_cpu):
+        if t is not None and (type(t) not in PLAIN_TENSORS or not t.is_cpu):
             return False
     if _dynamo_tracing() or _functorch_active() or _len_dispatch_stack():
         return False

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._precision import like_input, mixed_precision
-from .._reduction import REDUCTION_ENUM, class_weight_total, reduce_loss, safe_divide
+from .._reduction import NN_REDUCTION_ENUM, REDUCTION_ENUM, class_weight_total, reduce_loss, safe_divide
 from ..fused._common import MIN_NUMEL as _FUSED_MIN_NUMEL
 from ..fused.cross_entropy import fused_cross_entropy, supports_cross_entropy
 from ..fused.linear_cross_entropy import fused_linear_cross_entropy, supports_linear_cross_entropy
@@ -87,19 +87,10 @@ _NLL_FORWARD = {1: torch.ops.aten.nll_loss_forward.default, 2: torch.ops.aten.nl
                 4: torch.ops.aten.nll_loss2d_forward.default}
 """torch's NLL kernels that return the mean's denominator beside the loss, by the input's number of dims."""
 
-_PLAIN = (Tensor, torch.nn.Parameter)
-
-_eager_cpu = V.eager_readable
-"""Plain CPU tensors in eager mode (no :func:`torch.compile`, :mod:`torch.func` transform, dispatch mode such as
-``make_fx``'s, or JIT trace): a scalar result can be read without a sync or a traced ``.item()``, and torch's
-kernels can be called without their Python wrappers (which only dispatch ``__torch_function__`` of tensor
-subclasses)."""
-
-
 def _nll_forward(input: Tensor):
     """The kernel :func:`_nll_mean` calls for ``input`` (log-probabilities), or ``None`` where it does not apply:
     3-D or 5-D+ input, or a tensor subclass (whose ``__torch_function__`` must see ``F.nll_loss``)."""
-    return _NLL_FORWARD.get(input.dim()) if type(input) in _PLAIN else None
+    return _NLL_FORWARD.get(input.dim()) if type(input) in V.PLAIN_TENSORS else None
 
 
 def _nll_mean(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int) -> Tensor:
@@ -110,12 +101,8 @@ def _nll_mean(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index:
     target selects a logit), so one ``torch.where`` on the denominator gives losskit's rule. NaN in the
     logits stays NaN.
     """
-    out, total = _NLL_FORWARD[logp.dim()](logp, target, weight, 1, ignore_index)
+    out, total = _NLL_FORWARD[logp.dim()](logp, target, weight, REDUCTION_ENUM["mean"], ignore_index)
     return torch.where(total == 0, 0.0, out)
-
-
-_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
-"""torch's reduction codes, for its C entry points."""
 
 
 def _sum_or_none(reduction: str) -> str:
@@ -228,9 +215,9 @@ def cross_entropy(
     if reduction == "mean":
         # torch's mean is losskit's wherever it is not NaN (module docstring); a NaN is a mean over nothing
         # (losskit: 0, below) or NaN in the input (it stays NaN, below)
-        if _eager_cpu(input, target, weight):
+        if V.eager_readable(input, target, weight):
             loss = torch._C._nn.cross_entropy_loss(
-                input, target, weight, REDUCTION_ENUM["mean"], ignore_index, label_smoothing
+                input, target, weight, NN_REDUCTION_ENUM["mean"], ignore_index, label_smoothing
             )
             value = loss.item()  # computed already: no sync, no kernel
             if value == value:
@@ -319,8 +306,8 @@ def nll_loss(
         # torch's 2-D nll_loss backward refuses channels-last input ("grad_input must be contiguous")
         input = input.contiguous()
     if reduction == "mean":  # as in cross_entropy: torch's mean unless it is NaN
-        if _eager_cpu(input, target, weight):
-            loss = torch._C._nn.nll_loss_nd(input, target, weight, REDUCTION_ENUM["mean"], ignore_index)
+        if V.eager_readable(input, target, weight):
+            loss = torch._C._nn.nll_loss_nd(input, target, weight, NN_REDUCTION_ENUM["mean"], ignore_index)
             value = loss.item()
             if value == value:
                 return loss
@@ -417,7 +404,7 @@ def binary_cross_entropy(
     if weight is None and input.numel() > 0:
         if key is None:  # the checks passed before for this signature: one shape, torch's kernel directly
             return torch._C._nn.binary_cross_entropy(
-                input, target, None, _REDUCTION_ENUM[reduction]  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+                input, target, None, NN_REDUCTION_ENUM[reduction]
             )
         return F.binary_cross_entropy(input, target, reduction=reduction)
     terms = F.binary_cross_entropy(input, target, reduction="none")
@@ -531,7 +518,7 @@ def binary_cross_entropy_with_logits(
     target = _smooth_binary(target, label_smoothing)
     if weight is None and input.numel() > 0:
         if key is None:  # the checks passed before for this signature: one shape, torch's kernel directly
-            return torch.binary_cross_entropy_with_logits(input, target, None, pos_weight, _REDUCTION_ENUM[reduction])
+            return torch.binary_cross_entropy_with_logits(input, target, None, pos_weight, REDUCTION_ENUM[reduction])
         return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=reduction)
     terms = F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction="none")
     return reduce_loss(terms, reduction, weight=None if weight is None else weight.to(terms.dtype))

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._precision import like_input, mixed_precision
-from .._reduction import reduce_loss, safe_divide
+from .._reduction import NN_REDUCTION_ENUM, REDUCTION_ENUM, reduce_loss, safe_divide
 
 __all__ = [
     "cosine_embedding_loss",
@@ -87,10 +87,6 @@ def _plus_minus_one(
     return target
 
 
-_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
-"""torch's reduction codes, for its ATen entry points."""
-
-
 def _mean_or_reduce(terms: Tensor, reduction: str) -> Tensor:
     """:func:`~losskit._reduction.reduce_loss` of unweighted ``terms``, with torch's one-kernel ``mean`` where
     there is something to average (on the CPU it is the sum divided by the count: the same numbers)."""
@@ -146,7 +142,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "mean") 
         # torch's kernel, log1p(exp(-y x)), is losskit's softplus(-y x) wherever it does not overflow (|x| < 88 in
         # float32), and an overflow makes the reduced value inf: read on the CPU (no sync), only inf (or NaN, which
         # stays NaN) takes the stable path below
-        loss = torch._C._nn.soft_margin_loss(input, target, _REDUCTION_ENUM[reduction])  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+        loss = torch._C._nn.soft_margin_loss(input, target, NN_REDUCTION_ENUM[reduction])
         if math.isfinite(loss.item()):
             return loss
     # softplus, not torch's log1p(exp(.)), which overflows to inf beyond |x| = 88
@@ -198,7 +194,7 @@ def hinge_embedding_loss(
     else:
         target = _float_target(input, target)
     if reduction != "none" and input.numel():  # torch's mean and sum are losskit's here
-        return torch.hinge_embedding_loss(input, target, margin, _REDUCTION_ENUM[reduction])
+        return torch.hinge_embedding_loss(input, target, margin, REDUCTION_ENUM[reduction])
     return reduce_loss(F.hinge_embedding_loss(input, target, margin=margin, reduction="none"), reduction)
 
 
@@ -253,7 +249,7 @@ def margin_ranking_loss(
     else:
         target = _float_target(input1, target)
     if reduction != "none" and input1.numel():  # torch's mean and sum are losskit's here
-        return torch.margin_ranking_loss(input1, input2, target, margin, _REDUCTION_ENUM[reduction])
+        return torch.margin_ranking_loss(input1, input2, target, margin, REDUCTION_ENUM[reduction])
     terms = F.margin_ranking_loss(input1, input2, target, margin=margin, reduction="none")
     return reduce_loss(terms, reduction)
 
@@ -299,7 +295,7 @@ def cosine_embedding_loss(
     else:
         target = _float_target(input1, target)
     if reduction != "none" and target.numel():  # torch's mean and sum are losskit's here
-        return torch.cosine_embedding_loss(input1, input2, target, margin, _REDUCTION_ENUM[reduction])
+        return torch.cosine_embedding_loss(input1, input2, target, margin, REDUCTION_ENUM[reduction])
     terms = F.cosine_embedding_loss(input1, input2, target, margin=margin, reduction="none")
     return reduce_loss(terms, reduction)
 
@@ -489,7 +485,7 @@ def multi_margin_loss(
         V.record_passed(key, input, target, weight)
     if weight is None and reduction != "none" and input.numel():  # torch's sum and mean are losskit's here
         return torch._C._nn.multi_margin_loss(
-            input, target, p, margin, None, _REDUCTION_ENUM[reduction]  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+            input, target, p, margin, None, NN_REDUCTION_ENUM[reduction]
         )
     # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
     terms = F.multi_margin_loss(input, target, p=p, margin=margin, reduction="none").reshape(input.shape[:-1])
@@ -579,7 +575,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, *, reduction: str = "m
     if torch.compiler.is_compiling():
         terms = _multilabel_margin_terms(input, target)
     elif reduction != "none" and input.numel():  # torch's sum and mean (over the samples) are losskit's here
-        return torch._C._nn.multilabel_margin_loss(input, target, _REDUCTION_ENUM[reduction])  # type: ignore[arg-type]  # the stub's str: the binding takes torch's int code
+        return torch._C._nn.multilabel_margin_loss(input, target, NN_REDUCTION_ENUM[reduction])
     else:
         # reshape: torch's meta kernel gives an unbatched (C,) input the shape (1,), its CPU kernel ()
         terms = F.multilabel_margin_loss(input, target, reduction="none").reshape(input.shape[:-1])

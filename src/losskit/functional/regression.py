@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from .._precision import mixed_precision
-from .._reduction import reduce_loss
+from .._reduction import NN_REDUCTION_ENUM, reduce_loss
 from ..fused import pointwise as _fused
 from ..fused._common import MIN_NUMEL as _FUSED_MIN_NUMEL
 
@@ -45,10 +45,6 @@ def _checked(name: str, input: Tensor, target: Tensor, weight: Tensor | None, re
         if domain is not None and V.values_due(f"{name}:domain", input, target):
             domain()
         V.record_passed(key, input, target, weight)
-
-
-_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
-"""torch's reduction codes, for its C entry points (``torch._C._nn.*``)."""
 
 
 def _torch_nn_pointwise(
@@ -87,7 +83,7 @@ def _torch_nn_pointwise(
         return getattr(_fused, f"fused_{name}")(input, target, weight, reduction=reduction, **options)
     if weight is None and numel > 0:
         if key is None:  # the checks passed before for this signature: one shape
-            return kernel(input, target, _REDUCTION_ENUM[reduction], *options.values())
+            return kernel(input, target, NN_REDUCTION_ENUM[reduction], *options.values())
         return terms_fn(reduction)
     return reduce_loss(terms_fn("none"), reduction, weight=weight)
 
