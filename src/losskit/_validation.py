@@ -661,17 +661,10 @@ def checks_due(
     if policy.mode == "off":
         return None
     try:
-        key = (
-            name, option,
-            input.shape, input.dtype, input.device, input.requires_grad,
-            target.shape, target.dtype, target.device, target.requires_grad,
-            None if weight is None else (weight.shape, weight.dtype, weight.device, weight.requires_grad),
-        )
+        grads = (input.requires_grad, target.requires_grad)
     except AttributeError:
         return ()
-    if policy.mode == "first" and not _dynamo_tracing() and key in policy.seen:  # Dynamo: no guard on the set
-        return None
-    return key
+    return signature_due(name, (option, *grads), input, target, weight)
 
 
 def signature_due(name: str, options: tuple, input: Tensor, target: Tensor, *others: Tensor | None) -> tuple | None:
