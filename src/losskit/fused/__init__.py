@@ -3,7 +3,9 @@
 Each ``fused_<loss>`` function takes the public loss's signature plus ``inplace: bool = False`` and gives its
 documented numbers; each ``supports_<loss>`` predicate says which calls it takes (dtype, device, options, size)
 from metadata alone. The public functions in :mod:`losskit.functional` dispatch to them; call them directly to
-use ``inplace=True``. The shared pattern and the backward step are described in :mod:`losskit.fused._common`.
+use ``inplace=True``. The shared pattern and the backward step are described in :mod:`losskit.fused._common`; the
+large gradient buffers are huge-page mappings kept for reuse between steps (:func:`empty_cache` releases the idle
+ones, :func:`cache_info` reports them; see :mod:`losskit.fused._buffers`).
 
 The fused Functions are differentiable once (like torch 2.13's chunked ``linear_cross_entropy``): code that
 differentiates through a loss's gradient (``create_graph=True``) turns the dispatch off with
@@ -13,6 +15,7 @@ differentiates through a loss's gradient (``create_graph=True``) turns the dispa
 
 from __future__ import annotations
 
+from ._buffers import cache_info, empty_cache
 from ._common import enabled, set_enabled, use_fused
 from .cross_entropy import fused_cross_entropy, supports_cross_entropy
 from .dice import fused_dice_loss, supports_dice_loss
@@ -40,6 +43,8 @@ from .preference import PREFERENCE_LOSS_TYPES, fused_linear_preference_loss
 __all__ = [
     "PREFERENCE_LOSS_TYPES",
     "LinearCrossEntropyResult",
+    "cache_info",
+    "empty_cache",
     "enabled",
     "fused_binary_cross_entropy_with_logits",
     "fused_cross_entropy",

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from .. import _validation as V
+from ._buffers import empty, empty_like
 
 __all__ = [
     "CHUNK_BYTES",
@@ -44,6 +45,8 @@ __all__ = [
     "acc_dtype",
     "compiling",
     "dispatch_allowed",
+    "empty",
+    "empty_like",
     "enabled",
     "keep_graph",
     "refuse_double_backward",

@@ -201,7 +201,7 @@ def _sweep(
         coef = ((1 - eps) * w_y + smooth * w_total * valid_f) * scale
         at_target = -(1 - eps) * w_y * scale
         smooth_row = smooth * valid_f * scale if eps > 0 else None
-        grad = input if inplace else torch.empty_like(input)
+        grad = input if inplace else C.empty_like(input)
         g = grad.view(x.shape)
     w_view = None if w is None else w.view(wshape)
     chunks = list(_chunks(n, classes, m, dtype))

@@ -5,7 +5,8 @@ group's sums before any gradient is known, so the fused path reads the inputs tw
 
 1. per chunk, the sums :math:`P = \sum p`, :math:`T = \sum t` and :math:`I = \sum p\,t`, with
    :math:`p = \sigma(x)` (or :math:`x` itself with ``from_logits=False``);
-2. per chunk again, :math:`p` recomputed and the gradient written straight into its buffer:
+2. per chunk again, the gradient written straight into its buffer (float32/float64 logits: the first sweep left
+   :math:`p` there, and the second turns it into the gradient in place; otherwise :math:`p` is recomputed):
 
 .. math::
     D = \frac{2I + s}{\max(P + T + s,\ \epsilon)}, \qquad
@@ -134,12 +135,22 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
     def load(buf: Tensor, src: Tensor) -> Tensor:
         return src if src.dtype == acc else buf[: src.numel()].copy_(src)
 
+    # float32/float64 logits with a gradient: the first sweep keeps sigmoid(x) in the gradient buffer, which the
+    # second turns into the gradient in place (one sigmoid per element instead of two; with inplace=True that
+    # buffer is the logits, which only the first sweep reads)
+    keep_p = want_grad and from_logits and acc == dtype
+    grad = (input if inplace else C.empty_like(input)) if want_grad else None
+    gflat = None if grad is None else grad.view(-1)
+
     def first(lo: int, hi: int) -> None:
         pbuf, tbuf = scratch()
         for i in range(lo, hi):
             a, b, _, _ = chunks[i]
             xc = x[a:b]
-            p = torch.sigmoid(xc, out=pbuf[: b - a]) if from_logits else load(pbuf, xc)
+            if keep_p:
+                p = torch.sigmoid(xc, out=gflat[a:b])
+            else:
+                p = torch.sigmoid(xc, out=pbuf[: b - a]) if from_logits else load(pbuf, xc)
             tc = load(tbuf, t[a:b])
             sums[i, 0] = p.sum()
             sums[i, 1] = tc.sum()
@@ -166,7 +177,6 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
         out = loss.sum()
     else:
         out = loss.mean() if loss.numel() else loss.sum()
-    grad = None
     if want_grad:
         scale = 1.0 / loss.numel() if reduction == "mean" and loss.numel() else 1.0
         ind = (den_raw > eps).to(acc)
@@ -178,13 +188,17 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
             coef_t = torch.where(present, -2.0 / den, torch.zeros_like(den))
             coef_1 = torch.where(present, num * ind / (den * den), torch.zeros_like(den))
         coef_t, coef_1 = (coef_t * scale).tolist(), (coef_1 * scale).tolist()
-        grad = input if inplace else torch.empty_like(input)
-        gflat = grad.view(-1)
 
         def second(lo: int, hi: int) -> None:
             pbuf, tbuf = scratch()
             for i in range(lo, hi):
                 a, b, group, _ = chunks[i]
+                if keep_p:
+                    # d = (t coef_t + coef_1) p (1 - p), p read from the gradient chunk
+                    g = gflat[a:b]
+                    coef = torch.mul(t[a:b], coef_t[group], out=tbuf[: b - a]).add_(coef_1[group])
+                    g.addcmul_(g, g, value=-1.0).mul_(coef)
+                    continue
                 direct = acc == dtype
                 # p first: with inplace=True the gradient chunk is the logits chunk
                 p = None

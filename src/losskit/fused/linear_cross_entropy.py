@@ -179,8 +179,8 @@ def _sweep(h, W, b, rows: _Rows, cap, chunk, factor, want_h, want_w, want_b):
     terms = torch.empty(n, dtype=acc)
     lse_all = torch.empty(n, dtype=acc)
     grads = factor is not None
-    gh = torch.empty_like(h) if grads and want_h else None
-    gw = torch.empty_like(W) if grads and want_w else None
+    gh = C.empty_like(h) if grads and want_h else None
+    gw = C.empty_like(W) if grads and want_w else None
     gb = torch.zeros_like(b) if grads and want_b and b is not None else None
     zbuf = torch.empty(min(chunk, n), classes, dtype=acc)
     tbuf = torch.empty_like(zbuf) if cap is not None and grads else None

@@ -177,9 +177,10 @@ class _Scratch:
 # --------------------------------------------------------------------------------------------
 # the sweep
 # --------------------------------------------------------------------------------------------
-CHUNK_BYTES = 512 << 10
-"""Chunk size of the elementwise sweeps: the chunk of each input, its scratch and its gradient (about 4 x 512
-KiB) stay in a core's L2 cache."""
+CHUNK_BYTES = 2 << 20
+"""Chunk size of the elementwise sweeps: the chunk of each input, its scratch and its gradient stay in a core's
+L2/L3 caches while the chunk's ops run; measured on the 2-core machine (mse_loss 2^24, forward+backward), 128 KiB
+chunks took 39 ms, 512 KiB 18 ms, 2-4 MiB 13 ms, 8 MiB 13 ms: smaller chunks pay torch's per-op cost more often."""
 
 
 def _sweep(kind, input, target, weight, params, reduction, want_dx, want_dy, inplace):
@@ -199,9 +200,9 @@ def _sweep(kind, input, target, weight, params, reduction, want_dx, want_dy, inp
         scale = safe_divide(torch.ones((), dtype=acc), denominator)
     else:
         denominator, scale = None, torch.ones((), dtype=acc)
-    dx_buf = (input if inplace else torch.empty_like(input)).reshape(-1) if want_dx else None
-    dy_buf = torch.empty_like(target).reshape(-1) if want_dy else None
-    out_buf = torch.empty_like(input).reshape(-1) if reduction == "none" else None
+    dx_buf = (input if inplace else C.empty_like(input)).reshape(-1) if want_dx else None
+    dy_buf = C.empty_like(target).reshape(-1) if want_dy else None
+    out_buf = C.empty_like(input).reshape(-1) if reduction == "none" else None
     step = max(row, C.rows_per_chunk(row, dtype, CHUNK_BYTES) * row)
     bounds = list(range(0, n, step))
     partials = torch.zeros(len(bounds), dtype=torch.float64)
