@@ -93,7 +93,7 @@ def _lease_type(nbytes: int) -> type:
             self._block = None
             try:
                 _release(block)
-            except Exception:  # noqa: BLE001 - interpreter shutdown: the mapping goes with the process
+            except Exception:  # interpreter shutdown: the mapping goes with the process
                 pass
 
     return type(f"_Lease{nbytes}", (ctypes.Array,), {"_type_": ctypes.c_char, "_length_": nbytes,
