@@ -84,7 +84,7 @@ _stats = {"mapped": 0, "reused": 0}
 
 
 @functools.cache
-def _lease_type(nbytes: int) -> type:
+def _lease_type(nbytes: int) -> type[ctypes.Array]:
     """A ctypes array type of ``nbytes`` bytes whose instances return their mapping to the cache when freed."""
 
     def finalise(self) -> None:
@@ -152,7 +152,7 @@ def empty(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype) -> Tensor:
         _stats["reused"] += 1
     base = ctypes.addressof(ctypes.c_char.from_buffer(block))
     lease = _lease_type(nbytes).from_address(base + (-base) % _PAGE)
-    lease._block = block
+    lease._block = block  # type: ignore[attr-defined]
     return torch.frombuffer(lease, dtype=dtype, count=size.numel()).view(size)
 
 
