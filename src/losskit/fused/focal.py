@@ -210,6 +210,58 @@ def _sigmoid_focal_kernel(x, y, w, gx, gy, out, scale, tmp, p):
     return total
 
 
+def _sigmoid_focal_lean(x, y, w, gx, gy, out, scale, tmp, p):
+    r"""The kernel of the common calls (no ``pos_weight``, no ``weight``, ``gamma >= 1``): the numbers of
+    :func:`_sigmoid_focal_kernel` in about 20 chunk ops instead of 28, three special functions instead of five.
+
+    With :math:`L = \log\sigma(x)`: :math:`\sigma(x) = e^{L}`, :math:`\sigma(-x) = e^{L - x}` (exact where
+    :math:`\sigma(x)` rounds to 1), :math:`\mathrm{ce} = (1 - t) x - L`, :math:`u = \operatorname{lerp}(\sigma(x),
+    \sigma(-x), t)`; :math:`G = s\,\alpha_t u^{\gamma - 1}` carries the scale :math:`s`, so that the loss terms
+    are :math:`G u\,\mathrm{ce} / s` and the gradient :math:`G u\,(\sigma(x) - t) + \gamma\, G\, \sigma(x)
+    \sigma(-x)(1 - 2t)\,\mathrm{ce}` (no division by :math:`u`, so no floor is needed for ``gamma >= 1``)."""
+    eps, gamma, alpha = p["label_smoothing"], p["gamma"], p["alpha"]
+    t = y if eps == 0.0 else torch.mul(y, 1.0 - eps, out=tmp(0)).add_(0.5 * eps)
+    sc = float(scale)
+    log_sig = torch._C._nn.log_sigmoid(x, out=tmp(1))
+    sig = torch.exp(log_sig, out=tmp(2))
+    sig_neg = torch.sub(log_sig, x, out=tmp(3)).exp_()
+    ce = torch.addcmul(x, t, x, value=-1.0, out=tmp(4)).sub_(log_sig)  # (1 - t) x first: exact at t = 1
+    u = torch.lerp(sig, sig_neg, t, out=tmp(1))  # log_sig is no longer needed
+    # G = sc alpha_t u^(gamma - 1), alpha_t = (1 - alpha) + (2 alpha - 1) t (or 1 with alpha < 0)
+    if gamma == 1.0:
+        g_fac = torch.full_like(u, sc) if alpha < 0 else torch.mul(t, (2.0 * alpha - 1.0) * sc, out=tmp(5))
+        if alpha >= 0:
+            g_fac.add_((1.0 - alpha) * sc)
+    elif gamma == 2.0:
+        g_fac = torch.mul(u, sc if alpha < 0 else (1.0 - alpha) * sc, out=tmp(5))
+        if alpha >= 0:
+            g_fac.addcmul_(t, u, value=(2.0 * alpha - 1.0) * sc)
+    else:
+        g_fac = torch.pow(u, gamma - 1.0, out=tmp(5))
+        if alpha < 0:
+            g_fac.mul_(sc)
+        else:
+            g_fac.mul_(torch.mul(t, (2.0 * alpha - 1.0) * sc, out=tmp(6)).add_((1.0 - alpha) * sc))
+    f = torch.mul(g_fac, u, out=tmp(6))  # sc alpha_t u^gamma
+    total = None
+    if out is not None:
+        torch.mul(f, ce, out=out).div_(sc)
+    else:
+        total = torch.dot(f, ce) / sc
+    if gx is not None:
+        # (t - 1) + sigma(-x) = t - sigma(x), exact where sigma(x) rounds to 1
+        g = torch.sub(t, 1.0, out=gx).add_(sig_neg).mul_(f)
+        prod = torch.mul(sig, sig_neg, out=tmp(2)).mul_(ce)
+        prod.addcmul_(prod, t, value=-2.0).mul_(g_fac)  # sigma(x) sigma(-x) (1 - 2t) ce G
+        g.sub_(prod, alpha=gamma).neg_()
+    return total
+
+
+def _sigmoid_focal_kernel_for(gamma: float, pos_weight, weight):
+    """The lean kernel where it applies (see :func:`_sigmoid_focal_lean`), the general one otherwise."""
+    return _sigmoid_focal_lean if gamma >= 1.0 and pos_weight is None and weight is None else _sigmoid_focal_kernel
+
+
 def supports_sigmoid_focal_loss(
     input: Tensor,
     target: Tensor,
@@ -288,6 +340,7 @@ def fused_sigmoid_focal_loss(
             input, target, alpha=alpha, gamma=gamma, pos_weight=pos_weight, label_smoothing=eps, reduction="none"
         )
 
+    kernel = _sigmoid_focal_kernel_for(float(gamma), pos_weight, weight)
     return PW._run(
-        name, _sigmoid_focal_kernel, plain, input, target, weight, params, reduction, inplace, pos_weight
+        name, kernel, plain, input, target, weight, params, reduction, inplace, pos_weight
     )
