@@ -236,7 +236,7 @@ def test_sigmoid_focal_lean_kernel_matches_the_reference(gamma, alpha, eps, redu
     (where sigma(x) rounds to 1 and the exact sigma(-x) matters), float64 values and gradients."""
     from losskit.fused import focal as FF
 
-    assert FF._sigmoid_focal_kernel_for(gamma, None, None) is FF._sigmoid_focal_lean
+    assert FF._sigmoid_focal_kernel_for(gamma, None, None) in (FF._sigmoid_focal_lean, FF._sigmoid_focal_native)
     gen = torch.Generator().manual_seed(3)
     extremes = torch.tensor([60.0, -60.0, 20.0, -20.0], dtype=torch.float64)
     x = torch.cat([torch.randn(4000, generator=gen, dtype=torch.float64) * 4, extremes])

@@ -257,9 +257,25 @@ def _sigmoid_focal_lean(x, y, w, gx, gy, out, scale, tmp, p):
     return total
 
 
+def _sigmoid_focal_native(x, y, w, gx, gy, out, scale, tmp, p):
+    """The native C loop (:mod:`losskit.fused._native`) for ``gamma`` 1 or 2 with a gradient to write, the lean
+    torch-op kernel otherwise."""
+    if gx is None:
+        return _sigmoid_focal_lean(x, y, w, gx, gy, out, scale, tmp, p)
+    return _NATIVE_FOCAL(x, y, w, gx, gy, out, scale, tmp, p)
+
+
+_NATIVE_FOCAL = PW._native(
+    "lk_sigmoid_focal", _sigmoid_focal_lean, lambda p: (p["label_smoothing"], p["alpha"], int(p["gamma"]))
+)
+
+
 def _sigmoid_focal_kernel_for(gamma: float, pos_weight, weight):
-    """The lean kernel where it applies (see :func:`_sigmoid_focal_lean`), the general one otherwise."""
-    return _sigmoid_focal_lean if gamma >= 1.0 and pos_weight is None and weight is None else _sigmoid_focal_kernel
+    """The native loop for ``gamma`` 1 or 2, the lean torch-op kernel for other ``gamma >= 1`` (both without
+    ``pos_weight`` and ``weight``), the general kernel otherwise."""
+    if pos_weight is not None or weight is not None or gamma < 1.0:
+        return _sigmoid_focal_kernel
+    return _sigmoid_focal_native if gamma in (1.0, 2.0) else _sigmoid_focal_lean
 
 
 def supports_sigmoid_focal_loss(

@@ -158,6 +158,35 @@ def _bce(x, y, w, gx, gy, out, scale, tmp, p):
     return total
 
 
+def _native(name: str, fallback, extra=lambda p: ()):
+    """A chunk kernel that runs the native C loop ``name`` (:mod:`losskit.fused._native`) on float32 chunks
+    without weights, target gradient, per-element output or ``pos_weight``, and ``fallback`` otherwise or where
+    the native kernels are unavailable."""
+
+    def kernel(x, y, w, gx, gy, out, scale, tmp, p):
+        lib = _native_library()
+        if (
+            lib is None
+            or x.dtype != torch.float32
+            or w is not None
+            or gy is not None
+            or out is not None
+            or p.get("pos_weight") is not None
+        ):
+            return fallback(x, y, w, gx, gy, out, scale, tmp, p)
+        g = None if gx is None else gx.data_ptr()
+        return getattr(lib, name)(x.data_ptr(), y.data_ptr(), g, x.numel(), float(scale), *extra(p))
+
+    kernel.fallback = fallback  # type: ignore[attr-defined]
+    return kernel
+
+
+def _native_library():
+    from . import _native as N
+
+    return N.library()
+
+
 class _Scratch:
     """Per-thread scratch chunks, allocated on first use and viewed at the current chunk's length and shape."""
 
@@ -172,6 +201,15 @@ class _Scratch:
         if buf is None:
             buf = self.bufs[j] = torch.empty(self.size, dtype=self.dtype)
         return buf[: self.k].view(self.shape)
+
+
+_NATIVE_MSE = _native("lk_mse", _mse)
+_NATIVE_L1 = _native("lk_l1", _l1)
+_NATIVE_BCE = _native("lk_bce", _bce, lambda p: (p["label_smoothing"],))
+
+
+def _native_huber(delta: float, divide: float):
+    return _native("lk_huber", _huber_like(delta, divide), lambda p: (delta, divide))
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,7 +449,7 @@ def fused_mse_loss(
         2.5
     """
     return _run(
-        "fused_mse_loss", _mse, lambda: F.mse_loss(input, target, reduction="none"),
+        "fused_mse_loss", _NATIVE_MSE, lambda: F.mse_loss(input, target, reduction="none"),
         input, target, weight, {}, reduction, inplace,
     )
 
@@ -428,7 +466,7 @@ def fused_l1_loss(
         1.5
     """
     return _run(
-        "fused_l1_loss", _l1, lambda: F.l1_loss(input, target, reduction="none"),
+        "fused_l1_loss", _NATIVE_L1, lambda: F.l1_loss(input, target, reduction="none"),
         input, target, weight, {}, reduction, inplace,
     )
 
@@ -452,7 +490,8 @@ def fused_huber_loss(
     """
     delta = V.check_positive("fused_huber_loss", "delta", delta)
     return _run(
-        "fused_huber_loss", _huber_like(delta, 1.0), lambda: F.huber_loss(input, target, reduction="none", delta=delta),
+        "fused_huber_loss", _native_huber(delta, 1.0),
+        lambda: F.huber_loss(input, target, reduction="none", delta=delta),
         input, target, weight, {}, reduction, inplace,
     )
 
@@ -475,7 +514,7 @@ def fused_smooth_l1_loss(
         1.0
     """
     beta = V.check_positive("fused_smooth_l1_loss", "beta", beta, allow_zero=True)
-    kind = _l1 if beta == 0.0 else _huber_like(beta, beta)
+    kind = _NATIVE_L1 if beta == 0.0 else _native_huber(beta, beta)
     return _run(
         "fused_smooth_l1_loss", kind, lambda: F.smooth_l1_loss(input, target, reduction="none", beta=beta),
         input, target, weight, {}, reduction, inplace,
@@ -511,5 +550,5 @@ def fused_binary_cross_entropy_with_logits(
         return F.binary_cross_entropy_with_logits(input, t, pos_weight=pos_weight, reduction="none")
 
     return _run(
-        name, _bce, plain, input, target, weight, {"label_smoothing": eps}, reduction, inplace, pos_weight
+        name, _NATIVE_BCE, plain, input, target, weight, {"label_smoothing": eps}, reduction, inplace, pos_weight
     )
