@@ -41,9 +41,11 @@ from torch import Tensor
 
 __all__ = ["CACHE_BYTES", "MIN_BYTES", "cache_info", "empty", "empty_cache", "empty_like"]
 
-MIN_BYTES = 32 << 20
-"""Buffers from this size up come from this module (glibc's largest mmap threshold: above it every ``malloc`` is
-a fresh mapping; below it glibc's heap usually reuses memory already touched)."""
+MIN_BYTES = 4 << 20
+"""Buffers from this size up (two huge pages) come from this module. Above 32 MiB glibc maps every buffer fresh and
+the cache wins outright; between 4 and 32 MiB glibc's heap often reuses touched memory too, and the cache measured
+the same (a 16 MiB Dice gradient: 4.3 ms per step either way), but it keeps the cost independent of glibc's
+adaptive thresholds."""
 
 _PAGE = 2 << 20
 

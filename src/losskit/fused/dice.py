@@ -29,6 +29,12 @@ from torch import Tensor
 from .. import _validation as V
 from . import _common as C
 
+
+def _native_library():
+    from . import _native as N
+
+    return N.library()
+
 __all__ = ["fused_dice_loss", "supports_dice_loss"]
 
 _NAME = "fused_dice_loss"
@@ -124,7 +130,7 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
     x, t = input.reshape(-1), target.reshape(-1)
     step = C.rows_per_chunk(1, dtype, CHUNK_BYTES)
     chunks = _chunks(n, c, s, per_image, step)
-    sums = torch.zeros(len(chunks), 3, dtype=torch.float64)
+    sums = torch.zeros(len(chunks), 3, dtype=torch.float64)  # rows written by the chunks' own threads
 
     # every chunk-size tensor lives in a per-thread scratch buffer: allocating them per chunk would make glibc
     # map and fault fresh pages each time (they are above its default 128 KiB mmap threshold)
@@ -142,11 +148,18 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
     grad = (input if inplace else C.empty_like(input)) if want_grad else None
     gflat = None if grad is None else grad.view(-1)
 
+    # the native loops (losskit.fused._native) for float32 logits and targets, p kept in the gradient buffer as above
+    lib = _native_library() if keep_p and dtype == torch.float32 and t.dtype == torch.float32 else None
+
     def first(lo: int, hi: int) -> None:
         pbuf, tbuf = scratch()
         for i in range(lo, hi):
             a, b, _, _ = chunks[i]
             xc = x[a:b]
+            if lib is not None:
+                assert gflat is not None
+                lib.lk_dice_sums(xc.data_ptr(), t[a:b].data_ptr(), gflat[a:b].data_ptr(), b - a, sums[i].data_ptr())
+                continue
             if keep_p:
                 p = torch.sigmoid(xc, out=gflat[a:b])
             else:
@@ -193,6 +206,9 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
             pbuf, tbuf = scratch()
             for i in range(lo, hi):
                 a, b, group, _ = chunks[i]
+                if lib is not None:
+                    lib.lk_dice_grad(t[a:b].data_ptr(), gflat[a:b].data_ptr(), b - a, coef_t[group], coef_1[group])
+                    continue
                 if keep_p:
                     # d = (t coef_t + coef_1) p (1 - p), p read from the gradient chunk
                     g = gflat[a:b]

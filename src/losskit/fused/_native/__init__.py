@@ -34,9 +34,11 @@ from pathlib import Path
 __all__ = ["FLAGS", "library", "status"]
 
 FLAGS = (
-    "-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c11",
+    "-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math",
+    "-fPIC", "-shared", "-std=c11",
 )
-"""Compiler flags: vectorised loops for this CPU, IEEE semantics kept (no ``-ffast-math``)."""
+"""Compiler flags: vectorised loops for this CPU (512-bit vectors where it has them: the sigmoid focal loop ran 18%
+faster than with gcc's default 256 on the 2-core Xeon), IEEE semantics kept (no ``-ffast-math``)."""
 
 _SOURCE = Path(__file__).with_name("kernels.c")
 _lock = threading.Lock()
@@ -105,6 +107,10 @@ def _build() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype = d
         fn.argtypes = [p, p, p, i64, f, *extra]
+    lib.lk_dice_sums.restype = None
+    lib.lk_dice_sums.argtypes = [p, p, p, i64, p]
+    lib.lk_dice_grad.restype = None
+    lib.lk_dice_grad.argtypes = [p, p, i64, f, f]
     return lib
 
 

@@ -162,3 +162,43 @@ double lk_sigmoid_focal(const float *x, const float *y, float *g, int64_t n, flo
     }
     return gs != 0.0f ? acc / (double)gs : acc;
 }
+
+static inline float lk_sigmoid(float x) {
+    float e = lk_exp(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+/* soft Dice, first sweep: p = sigmoid(x) written to p_out (which may be x itself), and sums[0] += sum p,
+ * sums[1] += sum t, sums[2] += sum p t, as float partial sums over blocks of 1024 (8 lanes of 128 values each)
+ * added up in double */
+void lk_dice_sums(const float *x, const float *t, float *p_out, int64_t n, double *sums) {
+    double sp = 0.0, st = 0.0, spt = 0.0;
+    for (int64_t lo = 0; lo < n; lo += 1024) {
+        int64_t hi = n - lo < 1024 ? n : lo + 1024;
+        float bp = 0.0f, bt = 0.0f, bpt = 0.0f;
+#pragma omp simd reduction(+ : bp, bt, bpt)
+        for (int64_t i = lo; i < hi; i++) {
+            float p = lk_sigmoid(x[i]), ti = t[i];
+            p_out[i] = p;
+            bp += p;
+            bt += ti;
+            bpt += p * ti;
+        }
+        sp += (double)bp;
+        st += (double)bt;
+        spt += (double)bpt;
+    }
+    sums[0] += sp;
+    sums[1] += st;
+    sums[2] += spt;
+}
+
+/* soft Dice, second sweep: g = (t ct + c1) p (1 - p), p read from g itself (the first sweep's p_out) */
+void lk_dice_grad(const float *t, float *g, int64_t n, float ct, float c1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float p = g[i];
+        g[i] = (t[i] * ct + c1) * (p - p * p);
+    }
+}
