@@ -158,3 +158,24 @@ def test_native_dice_matches_the_torch_op_sweeps(per_image, log_loss, monkeypatc
     atol = 1e-6 * float(exact_grad.abs().max())
     torch.testing.assert_close(got_grad, exact_grad, rtol=1e-5, atol=atol)
     torch.testing.assert_close(ref_grad, exact_grad, rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce", "ce", "dice"])
+def test_native_inplace_write_is_seen_by_autograd(loss):
+    """The C loops write the logits' memory outside torch: the version bump makes autograd refuse a backward that
+    saved those logits for another op, as it does for torch's own in-place writes."""
+    gen = torch.Generator().manual_seed(2)
+    base = torch.randn(64, 40, generator=gen, requires_grad=True)
+    logits = base * 1.0
+    side = (logits**2).sum()
+    if loss == "mse":
+        out = fused.fused_mse_loss(logits, torch.randn(64, 40, generator=gen), inplace=True)
+    elif loss == "bce":
+        out = fused.fused_binary_cross_entropy_with_logits(logits, torch.ones(64, 40), inplace=True)
+    elif loss == "ce":
+        out = fused.fused_cross_entropy(logits, torch.randint(0, 40, (64,), generator=gen), inplace=True)
+    else:
+        mask = (torch.rand(64, 1, 40, generator=gen) < 0.5).float()
+        out = fused.fused_dice_loss(logits.view(64, 1, 40), mask, mode="binary", inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (out + side).backward()

@@ -49,6 +49,7 @@ __all__ = [
     "empty_like",
     "enabled",
     "keep_graph",
+    "mark_overwritten",
     "refuse_double_backward",
     "rows_per_chunk",
     "run_split",
@@ -219,6 +220,17 @@ def run_split(items: int, task: Callable[[int, int], None]) -> None:
     for err in errors:
         if err is not None:
             raise err
+
+
+def mark_overwritten(t: Tensor) -> None:
+    """Tell autograd that ``t``'s memory was written outside torch (the native kernels' ``inplace=True``), so that
+    a backward that saved ``t`` raises torch's "modified by an inplace operation" instead of reading the gradient."""
+    bump = getattr(torch.autograd.graph, "increment_version", None)
+    if bump is not None:
+        bump(t)
+    else:  # torch < 2.1: an in-place op that changes nothing also bumps the version
+        with torch.no_grad():
+            t.mul_(1)
 
 
 def keep_graph() -> bool:

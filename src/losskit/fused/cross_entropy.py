@@ -41,6 +41,12 @@ from .. import _validation as V
 from .._reduction import safe_divide
 from . import _common as C
 
+
+def _native_library():
+    from . import _native as N
+
+    return N.library()
+
 __all__ = ["fused_cross_entropy", "supports_cross_entropy"]
 
 _NAME = "fused_cross_entropy"
@@ -205,6 +211,21 @@ def _sweep(
         g = grad.view(x.shape)
     w_view = None if w is None else w.view(wshape)
     chunks = list(_chunks(n, classes, m, dtype))
+    # the native row loop (losskit.fused._native): float32 (N, C) logits with a gradient, no smoothing, not focal
+    lib = None
+    if want_grad and m == 1 and dtype == torch.float32 and eps == 0 and focal is None:
+        lib = _native_library()
+
+    def native_sweep(lo: int, hi: int) -> None:
+        assert lib is not None
+        size = x.element_size()
+        for rows, _ in chunks[lo:hi]:
+            r0, k = rows.start, rows.stop - rows.start
+            lib.lk_ce_rows(
+                x.data_ptr() + r0 * classes * size, g.data_ptr() + r0 * classes * size, k, classes,
+                t_safe.data_ptr() + r0 * t_safe.element_size(), coef.data_ptr() + r0 * size,
+                at_target.data_ptr() + r0 * size, nlp.data_ptr() + r0 * size, None,
+            )
 
     def sweep(lo: int, hi: int) -> None:
         scratch = None
@@ -270,7 +291,9 @@ def _sweep(
             if want_grad and not direct:
                 g[idx].copy_(dst)
 
-    C.run_split(len(chunks), sweep)
+    C.run_split(len(chunks), sweep if lib is None else native_sweep)
+    if inplace and want_grad:
+        C.mark_overwritten(input)
 
     if focal is not None:
         terms = f_y * (-torch.expm1(-nlp)).clamp_min(tiny).pow(gamma) * nlp

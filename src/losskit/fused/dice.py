@@ -228,6 +228,8 @@ def _sweep(input, target, from_logits, smooth, eps, log_loss, per_image, reducti
                     gflat[a:b].copy_(d)
 
         C.run_split(len(chunks), second)
+        if inplace:
+            C.mark_overwritten(input)
     return out.to(dtype), grad
 
 

@@ -35,6 +35,12 @@ from .. import _validation as V
 from .._reduction import safe_divide
 from . import _common as C
 
+
+def _native_library():
+    from . import _native as N
+
+    return N.library()
+
 __all__ = [
     "LinearCrossEntropyResult",
     "fused_linear_cross_entropy",
@@ -185,6 +191,9 @@ def _sweep(h, W, b, rows: _Rows, cap, chunk, factor, want_h, want_w, want_b):
     zbuf = torch.empty(min(chunk, n), classes, dtype=acc)
     tbuf = torch.empty_like(zbuf) if cap is not None and grads else None
     wt = W.t()
+    native = None
+    if acc == torch.float32 and cap is None and rows.eps == 0 and not rows.zeta:
+        native = _native_library()
     for r0 in range(0, n, chunk):
         r1 = min(r0 + chunk, n)
         hc, z = h[r0:r1], zbuf[: r1 - r0]
@@ -198,6 +207,24 @@ def _sweep(h, W, b, rows: _Rows, cap, chunk, factor, want_h, want_w, want_b):
                 tbuf[: r1 - r0].copy_(z)
             z.mul_(cap)
         t = rows.t_safe[r0:r1]
+        if native is not None:
+            # one native row loop (losskit.fused._native): max, exp into z, sum, -log p_y and lse, then the
+            # gradient scaled in place (coefficient w_y f, minus w_y f at the target); no smoothing, z-loss or cap
+            w_y, tau = rows.w_y[r0:r1], rows.tau[r0:r1]
+            if factor is None:
+                wf = torch.zeros_like(w_y)
+            else:
+                wf = w_y * tau * (factor[r0:r1] if factor.dim() else factor)
+            minus_wf = -wf  # named: the C call reads these pointers, the tensors must outlive it
+            nlp = torch.empty(r1 - r0, dtype=acc)
+            native.lk_ce_rows(
+                z.data_ptr(), z.data_ptr(), r1 - r0, classes, t.data_ptr(), wf.data_ptr(), minus_wf.data_ptr(),
+                nlp.data_ptr(), lse_all[r0:r1].data_ptr(),
+            )
+            terms[r0:r1] = torch.where(rows.valid[r0:r1], tau * w_y * nlp, torch.zeros_like(nlp))
+            if grads:
+                _weight_products(z, hc, W, gh, gw, gb, r0, r1)
+            continue
         z_y = z.gather(1, t.unsqueeze(1)).squeeze(1)
         z_max = z.amax(1)
         z_w = None  # sum_c w_c (z_max - z_c)
@@ -237,16 +264,21 @@ def _sweep(h, W, b, rows: _Rows, cap, chunk, factor, want_h, want_w, want_b):
         if tbuf is not None:
             tc = tbuf[: r1 - r0]
             z.mul_(tc.mul_(tc).neg_().add_(1.0))
-        if gh is not None:
-            torch.mm(z, W, out=gh[r0:r1])
-        if gw is not None:
-            if r0 == 0:
-                torch.mm(z.t(), hc, out=gw)
-            else:
-                gw.addmm_(z.t(), hc)
-        if gb is not None:
-            gb.add_(z.sum(0))
+        _weight_products(z, hc, W, gh, gw, gb, r0, r1)
     return terms, lse_all, gh, gw, gb
+
+
+def _weight_products(z, hc, W, gh, gw, gb, r0, r1) -> None:
+    """The chunk's gradient products: ``dh = dz W``, ``dW += dz^T h`` (written at the first chunk), ``db += sum dz``."""
+    if gh is not None:
+        torch.mm(z, W, out=gh[r0:r1])
+    if gw is not None:
+        if r0 == 0:
+            torch.mm(z.t(), hc, out=gw)
+        else:
+            gw.addmm_(z.t(), hc)
+    if gb is not None:
+        gb.add_(z.sum(0))
 
 
 def _reduce(terms: Tensor, rows: _Rows, reduction: str) -> Tensor:

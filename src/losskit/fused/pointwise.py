@@ -274,6 +274,8 @@ def _sweep(kind, input, target, weight, params, reduction, want_dx, want_dy, inp
                         buf[s:e].copy_(src.reshape(-1))
 
     C.run_split(len(bounds), sweep)
+    if inplace and want_dx:
+        C.mark_overwritten(input)
     if out_buf is not None:
         loss = out_buf.view(input.shape)
     elif reduction == "sum":

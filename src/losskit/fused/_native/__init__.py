@@ -111,6 +111,8 @@ def _build() -> ctypes.CDLL:
     lib.lk_dice_sums.argtypes = [p, p, p, i64, p]
     lib.lk_dice_grad.restype = None
     lib.lk_dice_grad.argtypes = [p, p, i64, f, f]
+    lib.lk_ce_rows.restype = None
+    lib.lk_ce_rows.argtypes = [p, p, i64, i64, p, p, p, p, p]
     return lib
 
 

@@ -202,3 +202,38 @@ void lk_dice_grad(const float *t, float *g, int64_t n, float ct, float c1) {
         g[i] = (t[i] * ct + c1) * (p - p * p);
     }
 }
+
+/* cross-entropy on class indices, float32 (rows, classes) logits, per row i: m = max x, e_c = exp(x_c - m) into g,
+ * s = sum e (float partial sums over blocks of 1024, added in double), nlp_i = (m - x_y) + log s (-log p_y, with no
+ * underflow of p_y) and, if lse is not NULL, lse_i = m + log s; then g = coef_i e / s, and at_target_i added at
+ * the target's class. x may be g itself (inplace=True: x_y is read before the row is overwritten). */
+void lk_ce_rows(const float *x, float *g, int64_t rows, int64_t classes, const int64_t *target, const float *coef,
+                const float *at_target, float *nlp, float *lse) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * classes;
+        float *gr = g + r * classes;
+        int64_t y = target[r];
+        float x_y = xr[y];
+        float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+        for (int64_t c = 0; c < classes; c++) m = xr[c] > m ? xr[c] : m;
+        double s = 0.0;
+        for (int64_t lo = 0; lo < classes; lo += 1024) {
+            int64_t hi = classes - lo < 1024 ? classes : lo + 1024;
+            float bs = 0.0f;
+#pragma omp simd reduction(+ : bs)
+            for (int64_t c = lo; c < hi; c++) {
+                float e = lk_exp(xr[c] - m);
+                gr[c] = e;
+                bs += e;
+            }
+            s += (double)bs;
+        }
+        nlp[r] = (float)((double)(m - x_y) + log(s));
+        if (lse) lse[r] = (float)((double)m + log(s));
+        float k = (float)((double)coef[r] / s);
+#pragma omp simd
+        for (int64_t c = 0; c < classes; c++) gr[c] *= k;
+        gr[y] += at_target[r];
+    }
+}
