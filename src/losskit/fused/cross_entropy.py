@@ -213,19 +213,23 @@ def _sweep(
     chunks = list(_chunks(n, classes, m, dtype))
     # the native row loop (losskit.fused._native): float32 (N, C) logits with a gradient, no smoothing, not focal
     lib = None
-    if want_grad and m == 1 and dtype == torch.float32 and eps == 0 and focal is None:
+    if want_grad and m == 1 and dtype == torch.float32 and eps == 0:
         lib = _native_library()
+    if lib is not None and focal is not None:
+        f_scale = (f_y * scale).contiguous()  # named: the C loop reads its pointer
 
     def native_sweep(lo: int, hi: int) -> None:
         assert lib is not None
         size = x.element_size()
         for rows, _ in chunks[lo:hi]:
             r0, k = rows.start, rows.stop - rows.start
-            lib.lk_ce_rows(
-                x.data_ptr() + r0 * classes * size, g.data_ptr() + r0 * classes * size, k, classes,
-                t_safe.data_ptr() + r0 * t_safe.element_size(), coef.data_ptr() + r0 * size,
-                at_target.data_ptr() + r0 * size, nlp.data_ptr() + r0 * size, None,
-            )
+            xp, gp = x.data_ptr() + r0 * classes * size, g.data_ptr() + r0 * classes * size
+            tp, np_ = t_safe.data_ptr() + r0 * t_safe.element_size(), nlp.data_ptr() + r0 * size
+            if focal is None:
+                cp, ap = coef.data_ptr() + r0 * size, at_target.data_ptr() + r0 * size
+                lib.lk_ce_rows(xp, gp, k, classes, tp, cp, ap, np_, None)
+            else:
+                lib.lk_focal_rows(xp, gp, k, classes, tp, f_scale.data_ptr() + r0 * size, float(focal[0]), np_)
 
     def sweep(lo: int, hi: int) -> None:
         scratch = None

@@ -113,6 +113,8 @@ def _build() -> ctypes.CDLL:
     lib.lk_dice_grad.argtypes = [p, p, i64, f, f]
     lib.lk_ce_rows.restype = None
     lib.lk_ce_rows.argtypes = [p, p, i64, i64, p, p, p, p, p]
+    lib.lk_focal_rows.restype = None
+    lib.lk_focal_rows.argtypes = [p, p, i64, i64, p, p, f, p]
     return lib
 
 

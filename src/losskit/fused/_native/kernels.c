@@ -237,3 +237,44 @@ void lk_ce_rows(const float *x, float *g, int64_t rows, int64_t classes, const i
         gr[y] += at_target[r];
     }
 }
+
+/* softmax focal loss on class indices (Lin et al.), float32 (rows, classes) logits: the row loop of lk_ce_rows,
+ * then, from lp = log p_y = -nlp, q = max(1 - p_y, tiny) (as -expm1(lp)) and
+ * k = fs_i q^gamma (1 - gamma p_y lp / q) (fs_i: the row's class factor times the scale, 0 for ignored rows;
+ * p log p taken as 0 where p_y = 0), the gradient g = k (p - onehot(y)). */
+void lk_focal_rows(const float *x, float *g, int64_t rows, int64_t classes, const int64_t *target, const float *fs,
+                   float gamma, float *nlp) {
+    const float tiny = 1.17549435e-38f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * classes;
+        float *gr = g + r * classes;
+        int64_t y = target[r];
+        float x_y = xr[y];
+        float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+        for (int64_t c = 0; c < classes; c++) m = xr[c] > m ? xr[c] : m;
+        double s = 0.0;
+        for (int64_t lo = 0; lo < classes; lo += 1024) {
+            int64_t hi = classes - lo < 1024 ? classes : lo + 1024;
+            float bs = 0.0f;
+#pragma omp simd reduction(+ : bs)
+            for (int64_t c = lo; c < hi; c++) {
+                float e = lk_exp(xr[c] - m);
+                gr[c] = e;
+                bs += e;
+            }
+            s += (double)bs;
+        }
+        double lp = -((double)(m - x_y) + log(s));
+        nlp[r] = (float)(-lp);
+        double p_y = exp(lp);
+        double q = -expm1(lp);
+        if (q < tiny) q = tiny;
+        double p_log_p = p_y > 0.0 ? p_y * lp : 0.0;
+        double k = (double)fs[r] * pow(q, (double)gamma) * (1.0 - (double)gamma * p_log_p / q);
+        float kk = (float)(k / s);
+#pragma omp simd
+        for (int64_t c = 0; c < classes; c++) gr[c] *= kk;
+        gr[y] -= (float)k;
+    }
+}
