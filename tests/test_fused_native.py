@@ -16,6 +16,18 @@ from losskit.fused import pointwise as PW
 
 pytestmark = pytest.mark.skipif(N.library() is None, reason=f"native kernels: {N.status()}")
 
+def _spy(calls: list[str]):
+    """A stand-in for the native library that records which C loops are called, then calls them."""
+    lib = N.library()
+
+    class Spy:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(lib, name)
+
+    return Spy
+
+
 LOSSES = {
     "mse": (fused.fused_mse_loss, {}, False),
     "l1": (fused.fused_l1_loss, {}, False),
@@ -109,13 +121,8 @@ def test_a_missing_compiler_means_the_torch_op_kernels(tmp_path):
 
 def test_float32_calls_take_the_native_loop(monkeypatch):
     """The comparisons above compare two different kernels: the float32 calls do reach the C loops."""
-    calls = []
-    lib = N.library()
-
-    class Spy:
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(lib, name)
+    calls: list[str] = []
+    Spy = _spy(calls)
 
     monkeypatch.setattr(PW, "_native_library", lambda: Spy())
     for fn, kw, binary in LOSSES.values():
@@ -129,13 +136,8 @@ def test_float32_calls_take_the_native_loop(monkeypatch):
 def test_native_dice_matches_the_torch_op_sweeps(per_image, log_loss, monkeypatch):
     from losskit.fused import dice as D
 
-    calls = []
-    lib = N.library()
-
-    class Spy:
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(lib, name)
+    calls: list[str] = []
+    Spy = _spy(calls)
 
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(3, 2, 64, 70, generator=gen) * 4
@@ -187,13 +189,8 @@ def test_native_row_loops_match_the_torch_op_sweep(kind, monkeypatch):
     +-60 (p_y underflowing in float32) and ignored rows included."""
     from losskit.fused import cross_entropy as CE
 
-    calls = []
-    lib = N.library()
-
-    class Spy:
-        def __getattr__(self, name):
-            calls.append(name)
-            return getattr(lib, name)
+    calls: list[str] = []
+    Spy = _spy(calls)
 
     gen = torch.Generator().manual_seed(11)
     x = torch.randn(300, 257, generator=gen) * 3

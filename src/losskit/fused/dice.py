@@ -28,12 +28,7 @@ from torch import Tensor
 
 from .. import _validation as V
 from . import _common as C
-
-
-def _native_library():
-    from . import _native as N
-
-    return N.library()
+from ._native import library as _native_library
 
 __all__ = ["fused_dice_loss", "supports_dice_loss"]
 

@@ -34,12 +34,7 @@ from torch import Tensor
 from .. import _validation as V
 from .._reduction import safe_divide
 from . import _common as C
-
-
-def _native_library():
-    from . import _native as N
-
-    return N.library()
+from ._native import library as _native_library
 
 __all__ = [
     "LinearCrossEntropyResult",

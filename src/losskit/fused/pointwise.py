@@ -31,6 +31,7 @@ from torch import Tensor
 from .. import _validation as V
 from .._reduction import reduce_loss, safe_divide
 from . import _common as C
+from ._native import library as _native_library
 
 __all__ = [
     "fused_binary_cross_entropy_with_logits",
@@ -177,14 +178,7 @@ def _native(name: str, fallback, extra=lambda p: ()):
         g = None if gx is None else gx.data_ptr()
         return getattr(lib, name)(x.data_ptr(), y.data_ptr(), g, x.numel(), float(scale), *extra(p))
 
-    kernel.fallback = fallback  # type: ignore[attr-defined]
     return kernel
-
-
-def _native_library():
-    from . import _native as N
-
-    return N.library()
 
 
 class _Scratch:

@@ -203,6 +203,28 @@ void lk_dice_grad(const float *t, float *g, int64_t n, float ct, float c1) {
     }
 }
 
+/* one row of logits: m = max x, e_c = exp(x_c - m) written to g (which may be x), returns s = sum e (float partial
+ * sums over blocks of 1024, added in double) */
+static inline double lk_row_exp(const float *xr, float *gr, int64_t classes, float *max_out) {
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t c = 0; c < classes; c++) m = xr[c] > m ? xr[c] : m;
+    double s = 0.0;
+    for (int64_t lo = 0; lo < classes; lo += 1024) {
+        int64_t hi = classes - lo < 1024 ? classes : lo + 1024;
+        float bs = 0.0f;
+#pragma omp simd reduction(+ : bs)
+        for (int64_t c = lo; c < hi; c++) {
+            float e = lk_exp(xr[c] - m);
+            gr[c] = e;
+            bs += e;
+        }
+        s += (double)bs;
+    }
+    *max_out = m;
+    return s;
+}
+
 /* cross-entropy on class indices, float32 (rows, classes) logits, per row i: m = max x, e_c = exp(x_c - m) into g,
  * s = sum e (float partial sums over blocks of 1024, added in double), nlp_i = (m - x_y) + log s (-log p_y, with no
  * underflow of p_y) and, if lse is not NULL, lse_i = m + log s; then g = coef_i e / s, and at_target_i added at
@@ -214,21 +236,8 @@ void lk_ce_rows(const float *x, float *g, int64_t rows, int64_t classes, const i
         float *gr = g + r * classes;
         int64_t y = target[r];
         float x_y = xr[y];
-        float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-        for (int64_t c = 0; c < classes; c++) m = xr[c] > m ? xr[c] : m;
-        double s = 0.0;
-        for (int64_t lo = 0; lo < classes; lo += 1024) {
-            int64_t hi = classes - lo < 1024 ? classes : lo + 1024;
-            float bs = 0.0f;
-#pragma omp simd reduction(+ : bs)
-            for (int64_t c = lo; c < hi; c++) {
-                float e = lk_exp(xr[c] - m);
-                gr[c] = e;
-                bs += e;
-            }
-            s += (double)bs;
-        }
+        float m;
+        double s = lk_row_exp(xr, gr, classes, &m);
         nlp[r] = (float)((double)(m - x_y) + log(s));
         if (lse) lse[r] = (float)((double)m + log(s));
         float k = (float)((double)coef[r] / s);
@@ -250,21 +259,8 @@ void lk_focal_rows(const float *x, float *g, int64_t rows, int64_t classes, cons
         float *gr = g + r * classes;
         int64_t y = target[r];
         float x_y = xr[y];
-        float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-        for (int64_t c = 0; c < classes; c++) m = xr[c] > m ? xr[c] : m;
-        double s = 0.0;
-        for (int64_t lo = 0; lo < classes; lo += 1024) {
-            int64_t hi = classes - lo < 1024 ? classes : lo + 1024;
-            float bs = 0.0f;
-#pragma omp simd reduction(+ : bs)
-            for (int64_t c = lo; c < hi; c++) {
-                float e = lk_exp(xr[c] - m);
-                gr[c] = e;
-                bs += e;
-            }
-            s += (double)bs;
-        }
+        float m;
+        double s = lk_row_exp(xr, gr, classes, &m);
         double lp = -((double)(m - x_y) + log(s));
         nlp[r] = (float)(-lp);
         double p_y = exp(lp);
