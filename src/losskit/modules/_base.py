@@ -49,6 +49,14 @@ class Loss(nn.Module):
         subclass that stores an option elsewhere overrides this)."""
         return getattr(self, name)
 
+    def _call(self, *tensors: Tensor | None, **per_call: object) -> Tensor:
+        """``functional(*tensors, <every constructor option by name>, **per_call)``: the one-call ``forward`` of a
+        Module whose options are the functional's keyword arguments under the same names (the per-call arguments,
+        e.g. ``indices``, come from ``forward``)."""
+        skip = self._repr_skip
+        options = {name: self._option_value(name) for name, _ in _options(type(self)) if name not in skip}
+        return type(self).functional(*tensors, **options, **per_call)  # type: ignore[operator]
+
     def extra_repr(self) -> str:
         """Every constructor option whose value differs from its default (and every option without a default),
         in signature order, tensors by shape: ``DiceLoss(class_weights=(3,), mode='multiclass', smooth=1.0)``;

@@ -73,19 +73,7 @@ class ContrastiveLoss(Loss):
         ref_emb: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> Tensor:
-        return MF.contrastive_loss(
-            embeddings,
-            labels,
-            pos_margin=self.pos_margin,
-            neg_margin=self.neg_margin,
-            distance=self.distance,
-            normalize_embeddings=self.normalize_embeddings,
-            indices=indices,
-            ref_emb=ref_emb,
-            ref_labels=ref_labels,
-            global_batch=self.global_batch,
-            reduction=self.reduction,
-        )
+        return self._call(embeddings, labels, indices=indices, ref_emb=ref_emb, ref_labels=ref_labels)
 
 
 class BatchHardTripletLoss(Loss):
@@ -184,19 +172,4 @@ class MinedTripletLoss(Loss):
         ref_emb: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> Tensor:
-        return MF.mined_triplet_loss(
-            embeddings,
-            labels,
-            margin=self.margin,
-            mining=self.mining,
-            mining_margin=self.mining_margin,
-            swap=self.swap,
-            smooth_loss=self.smooth_loss,
-            distance=self.distance,
-            normalize_embeddings=self.normalize_embeddings,
-            indices=indices,
-            ref_emb=ref_emb,
-            ref_labels=ref_labels,
-            global_batch=self.global_batch,
-            reduction=self.reduction,
-        )
+        return self._call(embeddings, labels, indices=indices, ref_emb=ref_emb, ref_labels=ref_labels)

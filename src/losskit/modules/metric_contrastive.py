@@ -119,18 +119,7 @@ class NTXentLoss(Loss):
         ref_emb: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> Tensor:
-        return MCF.nt_xent_loss(
-            embeddings,
-            labels,
-            temperature=self.temperature,
-            distance=self.distance,
-            normalize_embeddings=self.normalize_embeddings,
-            indices=indices,
-            ref_emb=ref_emb,
-            ref_labels=ref_labels,
-            global_batch=self.global_batch,
-            reduction=self.reduction,
-        )
+        return self._call(embeddings, labels, indices=indices, ref_emb=ref_emb, ref_labels=ref_labels)
 
 
 class NPairLoss(Loss):

@@ -60,19 +60,7 @@ class CircleLoss(Loss):
         ref_emb: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> Tensor:
-        return MPF.circle_loss(
-            embeddings,
-            labels,
-            m=self.m,
-            gamma=self.gamma,
-            distance=self.distance,
-            normalize_embeddings=self.normalize_embeddings,
-            indices=indices,
-            ref_emb=ref_emb,
-            ref_labels=ref_labels,
-            global_batch=self.global_batch,
-            reduction=self.reduction,
-        )
+        return self._call(embeddings, labels, indices=indices, ref_emb=ref_emb, ref_labels=ref_labels)
 
 
 class MultiSimilarityLoss(Loss):
@@ -123,22 +111,7 @@ class MultiSimilarityLoss(Loss):
         ref_emb: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> Tensor:
-        return MPF.multi_similarity_loss(
-            embeddings,
-            labels,
-            alpha=self.alpha,
-            beta=self.beta,
-            base=self.base,
-            mining=self.mining,
-            epsilon=self.epsilon,
-            distance=self.distance,
-            normalize_embeddings=self.normalize_embeddings,
-            indices=indices,
-            ref_emb=ref_emb,
-            ref_labels=ref_labels,
-            global_batch=self.global_batch,
-            reduction=self.reduction,
-        )
+        return self._call(embeddings, labels, indices=indices, ref_emb=ref_emb, ref_labels=ref_labels)
 
 
 class LiftedStructureLoss(Loss):
