@@ -144,3 +144,15 @@ def test_cache_size_from_environment():
     env = {**os.environ, "LOSSKIT_GRAD_CACHE_MB": "64"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout) == 64 << 20
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "nan", "inf"])
+def test_a_bad_cache_size_is_named_and_the_default_kept(value):
+    code = (
+        "import os; from losskit.fused import _buffers as B; "
+        "print(B.CACHE_BYTES == os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') // 4)"
+    )
+    env = {**os.environ, "LOSSKIT_GRAD_CACHE_MB": value}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    assert "LOSSKIT_GRAD_CACHE_MB must be a number of MiB >= 0" in out.stderr and repr(value) in out.stderr

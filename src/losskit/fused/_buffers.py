@@ -35,9 +35,12 @@ import mmap
 import os
 import sys
 import threading
+import warnings
 
 import torch
 from torch import Tensor
+
+from .._validation import LosskitWarning
 
 __all__ = ["CACHE_BYTES", "MIN_BYTES", "cache_info", "empty", "empty_cache", "empty_like"]
 
@@ -65,9 +68,18 @@ def _default_cache_bytes() -> int:
     value = os.environ.get("LOSSKIT_GRAD_CACHE_MB")
     if value is not None and value.strip():
         try:
-            return max(0, int(float(value) * (1 << 20)))
+            megabytes = float(value)
+            if not megabytes >= 0 or megabytes == float("inf"):
+                raise ValueError(value)
+            return int(megabytes * (1 << 20))
         except ValueError:
-            pass
+            warnings.warn(
+                f"losskit.fused: LOSSKIT_GRAD_CACHE_MB must be a number of MiB >= 0 (0 turns the gradient-buffer "
+                f"cache off), but got {value!r}; the default (a quarter of the machine's memory) is used. Set it to "
+                "e.g. LOSSKIT_GRAD_CACHE_MB=2048, or unset it",
+                LosskitWarning,
+                stacklevel=2,
+            )
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
     except (ValueError, OSError, AttributeError):
